@@ -1,0 +1,1 @@
+"""labctl gui package."""

@@ -1,0 +1,1 @@
+"""The `labctl` command line: one module per sub-command group, each with `register()`."""

@@ -1,0 +1,1 @@
+"""Simulated probe station: a physics-backed virtual wafer served over VISA sockets."""

@@ -1,0 +1,1 @@
+"""A station: its instruments, limits and safe state, identical for real and simulated benches."""

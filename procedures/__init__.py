@@ -1,0 +1,1 @@
+"""labctl procedures package."""
