@@ -1,0 +1,195 @@
+"""The die's row/column addressing board (labctl protocol, docs/array-controller-protocol.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from pymeasure.instruments import Instrument, SCPIMixin
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from drivers.interlock import refuse_above_limit
+from drivers.scpi import parse_number, scpi_segments
+from drivers.terminations import with_line_terminations
+from labctl.errors import SafetyError
+
+#: Hardware ranges of the controller (its own limits; the station's limits are tighter).
+PULSE_AMPLITUDE_RANGE_V = (0.0, 2.0)
+PULSE_WIDTH_RANGE_s = (1e-9, 1e-3)
+INPUT_VOLTAGE_RANGE_V = (0.0, 0.5)
+#: Largest tile / row / column index the protocol carries.
+MAX_INDEX = 65535
+TARGET_STATES = ("P", "AP")
+SCAN_MODES = ("CELL", "ROW", "TILE", "INFER")
+
+_PULSE_AMPLITUDE = re.compile(r"^PULS(?:E)?:AMPL(?:ITUDE)?$")
+_INPUT_VOLTAGE = re.compile(r"^INP(?:UT)?:VOLT(?:AGE)?$")
+_WRITE = re.compile(r"^WRIT(?:E)?:(?:CELL|ROW|TILE)$")
+_BITS = re.compile(r"^[01]+$")
+
+
+def bits_to_string(bits: str | Iterable[Any]) -> str:
+    """A bit vector as the protocol's string (``0`` = P / input low, ``1`` = AP / input high).
+
+    Accepts a string of 0/1 or any iterable of bools or 0/1 integers (e.g. a numpy array).
+    """
+    if isinstance(bits, str):
+        text = bits
+    else:
+        values = np.asarray(list(bits) if not isinstance(bits, np.ndarray) else bits)
+        if values.ndim != 1 or not np.isin(values, (0, 1)).all():
+            raise ValueError("bits must be a 1-D sequence of 0/1 or bool values")
+        text = "".join("1" if value else "0" for value in values.tolist())
+    if not _BITS.match(text):
+        raise ValueError(f"bits must be a non-empty string of 0 and 1, got {text[:40]!r}")
+    return text
+
+
+def _on_off(reply: Any) -> str:
+    return "ON" if str(reply).strip().upper() in ("1", "ON") else "OFF"
+
+
+def _target_state(target: str) -> str:
+    state = str(target).upper()
+    strict_discrete_set(state, TARGET_STATES)
+    return state
+
+
+class ArrayController(SCPIMixin, Instrument):
+    """Row/column controller of a 1T-1MTJ crossbar die: selection, write pulses, scans, inputs.
+
+    Interlocks, checked in :meth:`write` before anything is sent: a pulse amplitude above
+    ``max_write_voltage_V`` is refused, a write is refused while the amplitude set through the
+    driver is unknown or above that limit, and an input voltage above ``max_input_voltage_V``
+    is refused (``None`` disables a limit).
+    """
+
+    def __init__(
+        self,
+        adapter: Any,
+        name: str = "MTJ array controller",
+        max_write_voltage_V: float | None = None,
+        max_input_voltage_V: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(adapter, name, **with_line_terminations(kwargs))
+        self.max_write_voltage_V = max_write_voltage_V
+        self.max_input_voltage_V = max_input_voltage_V
+        self._pulse_amplitude_V: float | None = None
+
+    tile_count = Instrument.measurement(
+        "NTIL?", """Get the number of crossbar tiles on the die (int).""", cast=int
+    )
+
+    tile = Instrument.control(
+        "TILE?", "TILE %d", """Control the selected tile (int).""",
+        validator=strict_discrete_set, values=range(MAX_INDEX + 1), cast=int,
+    )
+
+    row = Instrument.control(
+        "ROW?", "ROW %d", """Control the selected row (word line) of the tile (int).""",
+        validator=strict_discrete_set, values=range(MAX_INDEX + 1), cast=int,
+    )
+
+    column = Instrument.control(
+        "COL?", "COL %d", """Control the selected column (bit line) of the tile (int).""",
+        validator=strict_discrete_set, values=range(MAX_INDEX + 1), cast=int,
+    )
+
+    pulse_amplitude = Instrument.control(
+        "PULS:AMPL?", "PULS:AMPL %g",
+        """Control the write-pulse amplitude magnitude in V (0 ... 2 V; the station's
+        ``max_write_voltage_V`` refuses more).""",
+        validator=strict_range, values=PULSE_AMPLITUDE_RANGE_V,
+    )
+
+    pulse_width = Instrument.control(
+        "PULS:WIDT?", "PULS:WIDT %g", """Control the write-pulse width in s (1 ns ... 1 ms).""",
+        validator=strict_range, values=PULSE_WIDTH_RANGE_s,
+    )
+
+    routed = Instrument.control(
+        "ROUT?", "ROUT %s",
+        """Control whether the selected bit line is connected to the read SMU and the selected
+        row's word line enabled (bool).""",
+        validator=strict_discrete_set, values={True: "ON", False: "OFF"}, map_values=True,
+        cast=str, get_process=_on_off,
+    )
+
+    scan_mode = Instrument.control(
+        "SCAN:MODE?", "SCAN:MODE %s",
+        """Control what each read-SMU trigger addresses: CELL, ROW, TILE or INFER (str).""",
+        validator=strict_discrete_set, values=SCAN_MODES, cast=str,
+    )
+
+    scan_index = Instrument.measurement(
+        "SCAN:IDX?", """Get the scan index the next trigger reads (int).""", cast=int
+    )
+
+    input_voltage = Instrument.control(
+        "INP:VOLT?", "INP:VOLT %g",
+        """Control the row drive voltage for inference in V (0 ... 0.5 V).""",
+        validator=strict_range, values=INPUT_VOLTAGE_RANGE_V,
+    )
+
+    def geometry(self, tile: int) -> tuple[int, int]:
+        """(rows, columns) of tile ``tile``."""
+        strict_discrete_set(tile, range(MAX_INDEX + 1))
+        reply = self.values(f"GEOM? {tile:d}", cast=int)
+        if len(reply) != 2:
+            raise ValueError(f"{self.name}: unexpected reply to GEOM?: {reply!r}")
+        return int(reply[0]), int(reply[1])
+
+    def write_cell(self, target: str) -> None:
+        """One pulse to the selected cell towards ``target`` (``"P"`` or ``"AP"``)."""
+        self.write(f"WRIT:CELL {_target_state(target)}")
+
+    def write_row(self, bits: str | Iterable[Any]) -> None:
+        """Pulses to the selected row, one bit per column (0 = P, 1 = AP)."""
+        self.write(f"WRIT:ROW {bits_to_string(bits)}")
+
+    def write_tile(self, target: str) -> None:
+        """Pulses to every cell of the selected tile towards ``target``."""
+        self.write(f"WRIT:TILE {_target_state(target)}")
+
+    def reset_scan(self) -> None:
+        """Reset the scan index to 0 (arm the next batched read)."""
+        self.write("SCAN:RES")
+
+    def apply_inputs(self, bits: str | Iterable[Any]) -> None:
+        """Apply a binary input vector to the rows of the selected tile (one bit per row)."""
+        self.write(f"INP {bits_to_string(bits)}")
+
+    def deselect(self) -> None:
+        """Safe state: routing off, scan CELL, inputs cleared, pulse amplitude 0."""
+        self.write("DESEL")
+
+    def write(self, command: str, **kwargs: Any) -> None:
+        """Send ``command`` after the interlocks accepted it (see the class docstring)."""
+        amplitude_V = self._pulse_amplitude_after(command)
+        super().write(command, **kwargs)
+        self._pulse_amplitude_V = amplitude_V
+
+    def _pulse_amplitude_after(self, command: str) -> float | None:
+        """Check ``command``; return the pulse amplitude it leaves on the controller."""
+        amplitude_V = self._pulse_amplitude_V
+        for header, argument in scpi_segments(command):
+            if header in ("*RST", "DESEL"):
+                amplitude_V = 0.0
+            elif _PULSE_AMPLITUDE.match(header):
+                amplitude_V = parse_number(argument)
+                refuse_above_limit(amplitude_V, self.max_write_voltage_V, "write pulse amplitude")
+            elif _INPUT_VOLTAGE.match(header):
+                refuse_above_limit(
+                    parse_number(argument), self.max_input_voltage_V, "inference input voltage"
+                )
+            elif _WRITE.match(header) and self.max_write_voltage_V is not None:
+                if amplitude_V is None:
+                    raise SafetyError(
+                        f"{self.name}: write refused: pulse amplitude not set through the driver; "
+                        "nothing was sent"
+                    )
+                refuse_above_limit(amplitude_V, self.max_write_voltage_V, "write pulse amplitude")
+        return amplitude_V

@@ -1,0 +1,87 @@
+"""FormFactor Velox prober: PyMeasure's driver plus map/chuck position and contact state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.formfactor.velox import Velox
+
+from drivers.terminations import with_line_terminations
+from labctl.errors import InstrumentError
+
+#: Chuck heights within this distance of the contact height (z = 0) count as contact.
+CONTACT_TOLERANCE_um = 0.5
+
+
+class ProberReplyError(InstrumentError, ConnectionError):
+    """The prober answered with a non-zero SCI error code (other than 703, end of wafer map).
+
+    Also a ``ConnectionError`` so code written against PyMeasure's ``Velox`` still catches it.
+    """
+
+
+def _map_position(values: list[Any]) -> tuple[int, int]:
+    return int(values[0]), int(values[1])
+
+
+def _float_tuple(values: list[Any]) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+class LabctlVelox(Velox):
+    """PyMeasure's ``Velox`` with what a die-by-die MTJ sweep needs on top.
+
+    Messages end with ``\\n`` both ways. Non-zero reply codes raise :class:`ProberReplyError`
+    (a labctl ``InstrumentError``) so the command line reports them as one line.
+    """
+
+    def __init__(self, adapter: Any, name: str = "FormFactor Velox", **kwargs: Any) -> None:
+        super().__init__(adapter, name, **with_line_terminations(kwargs))
+
+    map_position = Instrument.measurement(
+        "ReadMapPosition",
+        """Get the wafer-map position (column, row) of the die under the probes (int, int).""",
+        separator=" ",
+        cast=int,
+        get_process_list=_map_position,
+    )
+
+    chuck_position = Instrument.measurement(
+        "ReadChuckPosition Y Z",
+        """Get the chuck position (x_um, y_um, z_um) in micrometre from the zero reference;
+        z is 0 at contact height and negative below it.""",
+        separator=" ",
+        get_process_list=_float_tuple,
+    )
+
+    @property
+    def in_contact(self) -> bool:
+        """Whether the chuck is at contact height (z == 0 within 0.5 um)."""
+        z_um = self.chuck_position[2]
+        return abs(z_um) <= CONTACT_TOLERANCE_um
+
+    def step_to_die(self, col: int, row: int) -> tuple[int, int, int, int]:
+        """Step to the die at map position (col, row); the prober separates first.
+
+        Returns the reply (col, row, subdie, number of subdies). Unlike PyMeasure's
+        ``wafermap.step_to_die`` this returns the reply and validates the position.
+        """
+        for label, index in (("col", col), ("row", row)):
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise ValueError(f"die {label} must be a non-negative int, got {index!r}")
+        reply = self.values(f"StepNextDie {col} {row}", separator=" ", cast=int)
+        if len(reply) != 4:
+            raise InstrumentError(f"prober: unexpected reply to StepNextDie: {reply!r}")
+        return int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
+
+    def read(self, **kwargs: Any) -> str:
+        """Read one reply; a non-zero code (except 703) raises :class:`ProberReplyError`."""
+        try:
+            return str(super().read(**kwargs))
+        except ProberReplyError:
+            raise
+        except ConnectionError as exc:
+            if self.error_code:  # the prober's own error reply, parsed by Velox.read
+                raise ProberReplyError(f"prober replied {exc}") from exc
+            raise

@@ -1,0 +1,67 @@
+"""Where a die's defects are: its defect rate, random defective cells and failed rows/columns.
+
+A die's cell defect rate comes from a two-component log-normal mixture (most dies good, a few bad);
+defective cells are placed uniformly and typed by the configured weights; whole-line failures
+(a broken word or bit line) open every cell of that row or column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labctl.defects import DefectCode
+from labctl.sim.params import SimParams
+
+_TYPED_CODES = np.array(
+    [DefectCode.SHORT, DefectCode.OPEN, DefectCode.STUCK_P, DefectCode.STUCK_AP], dtype=np.uint8
+)
+
+
+def draw_die_defect_rate(rng: np.random.Generator, params: SimParams) -> float:
+    """Fraction of a die's cells with a random defect (line failures come on top)."""
+    if rng.random() < params.bad_die_probability:
+        median, sigma = params.defect_rate_bad_median, params.defect_rate_bad_sigma_log
+    else:
+        median, sigma = params.defect_rate_good_median, params.defect_rate_good_sigma_log
+    rate = median * float(np.exp(sigma * rng.standard_normal()))
+    return min(rate, params.defect_rate_max)
+
+
+def draw_cell_defects(
+    rng: np.random.Generator, shape: tuple[int, int], rate: float, params: SimParams
+) -> NDArray[np.uint8]:
+    """(rows, cols) uint8 DefectCode map: each cell defective with probability `rate`."""
+    n_cells = shape[0] * shape[1]
+    defective = rng.random(n_cells) < rate
+    weights = np.asarray(params.defect_weights, dtype=np.float64)
+    kinds = rng.choice(_TYPED_CODES, size=int(defective.sum()), p=weights / weights.sum())
+    codes = np.zeros(n_cells, dtype=np.uint8)
+    codes[defective] = kinds
+    return codes.reshape(shape)
+
+
+def draw_line_failures(rng: np.random.Generator, params: SimParams) -> list[tuple[int, str, int]]:
+    """Failed lines of one die as (tile, "row" | "col", index); each line equally likely."""
+    n_failures = int(rng.poisson(params.line_failures_per_die_mean))
+    lines = [
+        (tile, axis, index)
+        for tile, (rows, cols) in enumerate(params.tile_shapes)
+        for axis, count in (("row", rows), ("col", cols))
+        for index in range(count)
+    ]
+    if n_failures == 0:
+        return []
+    picks = rng.choice(len(lines), size=min(n_failures, len(lines)), replace=False)
+    return [lines[int(i)] for i in sorted(picks)]
+
+
+def apply_line_failures(
+    defects: list[NDArray[np.uint8]], failures: list[tuple[int, str, int]]
+) -> None:
+    """Mark every cell of each failed line OPEN (in place), whatever it was before."""
+    for tile, axis, index in failures:
+        if axis == "row":
+            defects[tile][index, :] = DefectCode.OPEN
+        else:
+            defects[tile][:, index] = DefectCode.OPEN

@@ -1,0 +1,191 @@
+"""Station description files (TOML): instruments, VISA resources, timeouts and safety limits.
+
+A station file is validated completely on load, so a typo surfaces as one ``ConfigError`` naming
+the file, the key and the problem, not as a failure half-way through a wafer sweep.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+from labctl.errors import ConfigError
+
+#: Driver name -> what it drives; the station module maps names to classes.
+DRIVER_NAMES = ("velox", "keithley2450", "array_controller")
+#: Role -> the driver it must use.
+ROLE_DRIVERS: dict[str, str] = {
+    "prober": "velox",
+    "read_smu": "keithley2450",
+    "gate_smu": "keithley2450",
+    "controller": "array_controller",
+}
+DEFAULT_VISA_LIBRARY = "@py"
+DEFAULT_TIMEOUT_s = 5.0
+#: The shipped description of the embedded simulated station (resources filled in at start).
+SIM_STATION_FILE = Path(__file__).resolve().parents[2] / "data" / "stations" / "sim.toml"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Operating points and hard limits; the drivers refuse anything above the ``max_`` values."""
+
+    read_voltage_V: float
+    max_read_voltage_V: float
+    write_voltage_V: float
+    max_write_voltage_V: float
+    write_width_s: float
+    compliance_current_A: float
+    gate_voltage_V: float
+    max_gate_voltage_V: float
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    """One instrument of the station: its role, driver name, VISA resource and timeout."""
+
+    role: str
+    driver: str
+    resource: str
+    timeout_s: float = DEFAULT_TIMEOUT_s
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """A validated station file."""
+
+    name: str
+    limits: Limits
+    instruments: Mapping[str, InstrumentConfig]
+    visa_library: str = DEFAULT_VISA_LIBRARY
+    source: Path | None = field(default=None, compare=False)
+
+
+def load_station_config(path: str | Path) -> StationConfig:
+    """Read and validate a station TOML file; raise :class:`ConfigError` on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read station file: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_station_config(document, source=path)
+
+
+def parse_station_config(document: Mapping[str, Any], source: Path | None = None) -> StationConfig:
+    """Validate an already parsed station document (see :func:`load_station_config`)."""
+    where = str(source) if source is not None else "<station>"
+    check = _Checker(where)
+    check.keys("", document, required=("station", "limits", "instruments"), optional=())
+    station = check.table("station", document["station"])
+    check.keys("[station]", station, required=("name",), optional=("visa_library",))
+    name = check.string("[station] name", station["name"])
+    visa_library = check.string(
+        "[station] visa_library", station.get("visa_library", DEFAULT_VISA_LIBRARY), empty_ok=True
+    )
+    limits = _parse_limits(check, check.table("limits", document["limits"]))
+    instruments = _parse_instruments(check, check.table("instruments", document["instruments"]))
+    return StationConfig(name, limits, instruments, visa_library, source)
+
+
+def sim_station_config(resources: Mapping[str, str], path: Path = SIM_STATION_FILE) -> StationConfig:
+    """The ``data/stations/sim.toml`` station with the embedded simulator's resource strings."""
+    config = load_station_config(path)
+    missing = sorted(set(config.instruments) - set(resources))
+    if missing:
+        raise ConfigError(f"simulated station: no resource for role(s) {', '.join(missing)}")
+    instruments = {
+        role: replace(instrument, resource=resources[role])
+        for role, instrument in config.instruments.items()
+    }
+    return replace(config, instruments=instruments)
+
+
+def _parse_limits(check: _Checker, table: Mapping[str, Any]) -> Limits:
+    names = [f.name for f in fields(Limits)]
+    check.keys("[limits]", table, required=names, optional=())
+    values = {name: check.positive(f"[limits] {name}", table[name]) for name in names}
+    limits = Limits(**values)
+    for level, maximum in (
+        ("read_voltage_V", "max_read_voltage_V"),
+        ("write_voltage_V", "max_write_voltage_V"),
+        ("gate_voltage_V", "max_gate_voltage_V"),
+    ):
+        if values[level] > values[maximum]:
+            check.fail(
+                f"[limits] {level}",
+                f"{values[level]:g} V is above {maximum} = {values[maximum]:g} V",
+            )
+    if limits.compliance_current_A > 1.05:
+        check.fail("[limits] compliance_current_A", "must be at most 1.05 A (SMU range)")
+    if not 1e-9 <= limits.write_width_s <= 1e-3:
+        check.fail("[limits] write_width_s", "must be between 1e-9 s and 1e-3 s")
+    return limits
+
+
+def _parse_instruments(check: _Checker, table: Mapping[str, Any]) -> dict[str, InstrumentConfig]:
+    check.keys("[instruments]", table, required=tuple(ROLE_DRIVERS), optional=())
+    instruments = {}
+    for role, expected_driver in ROLE_DRIVERS.items():
+        section = f"[instruments.{role}]"
+        entry = check.table(f"instruments.{role}", table[role])
+        check.keys(section, entry, required=("driver", "resource"), optional=("timeout_s",))
+        driver = check.string(f"{section} driver", entry["driver"])
+        if driver not in DRIVER_NAMES:
+            check.fail(
+                f"{section} driver",
+                f"unknown driver {driver!r} (known: {', '.join(DRIVER_NAMES)})",
+            )
+        if driver != expected_driver:
+            check.fail(f"{section} driver", f"role {role} needs driver {expected_driver!r}")
+        resource = check.string(f"{section} resource", entry["resource"])
+        timeout_s = check.positive(f"{section} timeout_s", entry.get("timeout_s", DEFAULT_TIMEOUT_s))
+        instruments[role] = InstrumentConfig(role, driver, resource, timeout_s)
+    return instruments
+
+
+class _Checker:
+    """Type and key checks that raise ``ConfigError("<file>: <key>: <problem>")``."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise ConfigError(f"{self.where}: {key}: {problem}")
+
+    def keys(
+        self, section: str, table: Mapping[str, Any], required: Any, optional: Any
+    ) -> None:
+        for key in table:
+            if key not in required and key not in optional:
+                known = ", ".join([*required, *optional])
+                self.fail(f"{section} {key}".strip(), f"unknown key (known: {known})")
+        for key in required:
+            if key not in table:
+                label = f"[{key}]" if not section else f"{section} {key}"
+                self.fail(label, "missing")
+
+    def table(self, key: str, value: Any) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            self.fail(f"[{key}]", f"must be a table, got {type(value).__name__}")
+        return value
+
+    def string(self, key: str, value: Any, empty_ok: bool = False) -> str:
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string, got {value!r}")
+        if not empty_ok and not value.strip():
+            self.fail(key, "must not be empty")
+        return str(value)
+
+    def positive(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(key, f"must be a number, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            self.fail(key, f"must be a positive number, got {value!r}")
+        return float(value)

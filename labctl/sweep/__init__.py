@@ -1,0 +1,1 @@
+"""Console orchestration of wafer sweeps: running a procedure, progress, log file, summary."""

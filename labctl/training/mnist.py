@@ -1,0 +1,138 @@
+"""MNIST from the vendored IDX files, checked against SHA256SUMS and preprocessed for the die.
+
+Default preprocessing fits the default die's first tile (196 rows): a 2x2 average pool takes the
+28x28 images to 14x14 and a threshold binarises them, giving 196 binary inputs (1 = the row is
+driven with the read voltage, 0 = grounded). Decoding the 11 MB of gzip takes about a second, so
+the decoded arrays and the preprocessed tensors are cached per process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from labctl.errors import DataFormatError
+
+#: data/mnist/ of the repository (the package lives one level below the repository root).
+DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
+
+_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+_IDX_UBYTE = 0x08
+
+
+@dataclass(frozen=True)
+class MnistData:
+    """Preprocessed MNIST: inputs as float32 0/1 tensors (n, features), labels as int64 (n,)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    image_side: int
+    threshold: float
+
+    @property
+    def n_features(self) -> int:
+        return int(self.train_x.shape[1])
+
+
+def read_checksums(data_dir: Path) -> dict[str, str]:
+    """Parse SHA256SUMS (`<hex>  <file name>` per line) into file name -> hex digest."""
+    sums_path = data_dir / "SHA256SUMS"
+    if not sums_path.is_file():
+        raise DataFormatError(f"MNIST checksum file missing: {sums_path}")
+    sums: dict[str, str] = {}
+    for line in sums_path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def _read_verified(data_dir: Path, file_name: str, sums: dict[str, str]) -> bytes:
+    path = data_dir / file_name
+    if not path.is_file():
+        raise DataFormatError(f"MNIST file missing: {path} (expected the standard IDX .gz files)")
+    expected = sums.get(file_name)
+    if expected is None:
+        raise DataFormatError(f"no checksum for {file_name} in {data_dir / 'SHA256SUMS'}")
+    raw = path.read_bytes()
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected:
+        raise DataFormatError(
+            f"MNIST file corrupt: {path} has SHA-256 {actual[:16]}..., expected {expected[:16]}..."
+        )
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise DataFormatError(f"MNIST file is not valid gzip: {path}: {exc}") from exc
+
+
+def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
+    """Decode an IDX (unsigned byte) array: magic 0x0000 0x08 <ndim>, big-endian dims, payload."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
+        raise DataFormatError(f"{name}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    header_len = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header_len:
+        raise DataFormatError(f"{name}: truncated IDX header")
+    dims = tuple(int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
+    payload = np.frombuffer(data, dtype=np.uint8, offset=header_len)
+    if payload.size != int(np.prod(dims)):
+        raise DataFormatError(f"{name}: payload of {payload.size} bytes does not match dims {dims}")
+    return payload.reshape(dims)
+
+
+@lru_cache(maxsize=4)
+def load_raw_mnist(data_dir: Path = DEFAULT_MNIST_DIR) -> dict[str, np.ndarray]:
+    """The four verified, decoded arrays (uint8 images n x 28 x 28, uint8 labels n)."""
+    data_dir = Path(data_dir)
+    sums = read_checksums(data_dir)
+    arrays = {
+        key: parse_idx(_read_verified(data_dir, file_name, sums), file_name)
+        for key, file_name in _FILES.items()
+    }
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise DataFormatError(f"MNIST {split}: images {images.shape} and labels {labels.shape}")
+    return arrays
+
+
+def preprocess_images(images: np.ndarray, pool: int, threshold: float) -> torch.Tensor:
+    """Average-pool by `pool` x `pool`, scale to 0..1, binarise at `threshold` -> float32 0/1."""
+    n, height, width = images.shape
+    if pool < 1 or height % pool or width % pool:
+        raise ValueError(f"pool {pool} does not divide the {height}x{width} images")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"binarisation threshold must lie in (0, 1), got {threshold}")
+    pooled = images.reshape(n, height // pool, pool, width // pool, pool).mean(axis=(2, 4)) / 255.0
+    return torch.from_numpy((pooled > threshold).reshape(n, -1).astype(np.float32))
+
+
+@lru_cache(maxsize=4)
+def load_mnist(
+    data_dir: Path = DEFAULT_MNIST_DIR, pool: int = 2, threshold: float = 0.5
+) -> MnistData:
+    """Verified, preprocessed MNIST; cached, so treat the returned tensors as read-only."""
+    raw = load_raw_mnist(Path(data_dir))
+    side = raw["train_images"].shape[1] // pool
+    return MnistData(
+        train_x=preprocess_images(raw["train_images"], pool, threshold),
+        train_y=torch.from_numpy(raw["train_labels"].astype(np.int64)),
+        test_x=preprocess_images(raw["test_images"], pool, threshold),
+        test_y=torch.from_numpy(raw["test_labels"].astype(np.int64)),
+        image_side=side,
+        threshold=threshold,
+    )

@@ -1,0 +1,118 @@
+"""Device laws of one 1T-1MTJ cell, each checked on its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labctl.sim.params import SimParams
+from labctl.sim.physics import (
+    cell_current_A,
+    mtj_resistance_ohm,
+    noise_current_A,
+    noise_sigma_A,
+    on_resistance_ohm,
+    switching_probability,
+    switching_time_s,
+    tmr_at_bias,
+)
+
+PARAMS = SimParams()
+
+
+def test_tmr_halves_at_v_half_and_is_symmetric_in_bias() -> None:
+    v = np.array([0.0, 0.1, 0.25, 0.5, 1.0])
+    tmr = tmr_at_bias(1.5, v, 0.5)
+    assert tmr[0] == pytest.approx(1.5)
+    assert tmr[3] == pytest.approx(0.75)
+    assert np.all(np.diff(tmr) < 0)
+    np.testing.assert_allclose(tmr_at_bias(1.5, -v, 0.5), tmr)
+
+
+def test_mtj_resistance_p_is_bias_independent_ap_follows_tmr() -> None:
+    r_p = np.array([3000.0, 3000.0])
+    state_ap = np.array([False, True])
+    at_low = mtj_resistance_ohm(r_p, 1.5, state_ap, 0.0, 0.5)
+    at_high = mtj_resistance_ohm(r_p, 1.5, state_ap, 0.5, 0.5)
+    np.testing.assert_allclose(at_low, [3000.0, 7500.0])
+    np.testing.assert_allclose(at_high, [3000.0, 3000.0 * 1.75])
+
+
+def test_on_resistance_nominal_at_nominal_gate_rises_towards_threshold_off_below() -> None:
+    r_nom = np.array([1000.0])
+    assert on_resistance_ohm(r_nom, 1.2, 0.45, 1.2)[0] == pytest.approx(1000.0)
+    gates = [1.5, 1.2, 0.9, 0.6, 0.46]
+    r = [on_resistance_ohm(r_nom, g, 0.45, 1.2)[0] for g in gates]
+    assert np.all(np.diff(r) > 0)
+    assert np.isinf(on_resistance_ohm(r_nom, 0.45, 0.45, 1.2)[0])
+    assert np.isinf(on_resistance_ohm(r_nom, 0.0, 0.45, 1.2)[0])
+
+
+def test_cell_current_is_ohmic_series_and_zero_when_off() -> None:
+    current = cell_current_A(0.1, np.array([3000.0, 3000.0]), np.array([1000.0, np.inf]))
+    np.testing.assert_allclose(current, [0.1 / 4000.0, 0.0])
+    assert cell_current_A(-0.1, 3000.0, 1000.0) == pytest.approx(-0.1 / 4000.0)
+
+
+def test_noise_sigma_relative_part_and_floor_scale_as_inverse_sqrt_nplc() -> None:
+    sigma_1 = noise_sigma_A(np.array([25e-6, 0.0]), 1.0, PARAMS)
+    sigma_10 = noise_sigma_A(np.array([25e-6, 0.0]), 10.0, PARAMS)
+    assert sigma_1[0] / 25e-6 == pytest.approx(PARAMS.read_noise_rel_nplc1, rel=1e-3)
+    assert sigma_1[1] == pytest.approx(PARAMS.noise_floor_A_nplc1)
+    np.testing.assert_allclose(sigma_1 / sigma_10, np.sqrt(10.0))
+    with pytest.raises(ValueError, match="nplc"):
+        noise_sigma_A(1e-6, 0.0, PARAMS)
+
+
+def test_open_circuit_noise_is_the_floor_and_seeded() -> None:
+    readings = noise_current_A(20_000, 1.0, np.random.default_rng(5))
+    assert abs(readings.mean()) < 5 * PARAMS.noise_floor_A_nplc1 / np.sqrt(20_000)
+    assert readings.std() == pytest.approx(PARAMS.noise_floor_A_nplc1, rel=0.03)
+    quieter = noise_current_A(20_000, 100.0, np.random.default_rng(5))
+    assert quieter.std() == pytest.approx(readings.std() / 10.0, rel=1e-9)
+    np.testing.assert_array_equal(readings, noise_current_A(20_000, 1.0, np.random.default_rng(5)))
+
+
+def test_switching_time_is_continuous_at_vc_and_long_at_zero_bias() -> None:
+    vc = 0.45
+    below = switching_time_s(vc * (1 - 1e-9), vc, PARAMS)
+    above = switching_time_s(vc * (1 + 1e-9), vc, PARAMS)
+    assert below == pytest.approx(PARAMS.switching_tau0_s, rel=1e-6)
+    assert above == pytest.approx(PARAMS.switching_tau0_s, rel=1e-6)
+    # retention: at a read bias of 0.1 V a cell keeps its state for years
+    assert switching_time_s(0.1, vc, PARAMS) > 3e8
+    assert np.isinf(switching_time_s(0.0, vc, PARAMS))
+
+
+def test_switching_probability_is_monotone_in_amplitude_and_width() -> None:
+    amplitudes = np.linspace(0.2, 1.0, 33)
+    p_amp = np.array([switching_probability(a, 50e-9, 0.45, PARAMS) for a in amplitudes])
+    assert np.all(np.diff(p_amp) >= 0)
+    assert p_amp[0] < 1e-6 and p_amp[-1] > 0.9999
+    widths = np.geomspace(1e-9, 1e-6, 31)
+    p_width = np.array([switching_probability(0.45, w, 0.46, PARAMS) for w in widths])
+    assert np.all(np.diff(p_width) >= 0)
+    unsaturated = p_width < 0.999
+    assert np.all(np.diff(p_width[unsaturated]) > 0)
+    assert p_width[0] < 0.1 and p_width[-1] > 0.999
+    assert switching_probability(0.8, 0.0, 0.45, PARAMS) == 0.0
+
+
+def test_nominal_write_switches_even_a_six_sigma_hard_device() -> None:
+    sigma = np.hypot(PARAMS.vc_die_sigma_log, PARAMS.vc_device_sigma_log)
+    vc_hard = PARAMS.vc_p2ap_median_V * np.exp(6 * sigma)
+    failure = np.exp(-100e-9 / switching_time_s(0.8, vc_hard, PARAMS))
+    assert failure < 1e-9
+
+
+@pytest.mark.parametrize(("amplitude_V", "width_s"), [(0.8, 10e-9), (0.45, 10e-9)])
+def test_under_driven_write_of_a_median_device_sometimes_fails(
+    amplitude_V: float, width_s: float
+) -> None:
+    failure = 1 - switching_probability(amplitude_V, width_s, PARAMS.vc_p2ap_median_V, PARAMS)
+    assert 1e-3 < failure < 0.5
+
+
+def test_negative_width_is_refused() -> None:
+    with pytest.raises(ValueError, match="width"):
+        switching_probability(0.8, -1e-9, 0.45, PARAMS)
