@@ -176,7 +176,7 @@ class ArrayController(SCPIMixin, Instrument):
         """Check ``command``; return the pulse amplitude it leaves on the controller."""
         amplitude_V = self._pulse_amplitude_V
         for header, argument in scpi_segments(command):
-            if header in ("*RST", "DESEL"):
+            if header in ("*RST", "DESEL", "DESELECT"):
                 amplitude_V = 0.0
             elif _PULSE_AMPLITUDE.match(header):
                 amplitude_V = parse_number(argument)

@@ -51,11 +51,11 @@ def raise_queued_errors(instrument: Any, context: str) -> None:
     """
     errors = instrument.check_errors()
     if errors:
-        described = "; ".join(_describe_error(error) for error in errors)
+        described = "; ".join(describe_error(error) for error in errors)
         raise InstrumentError(f"{instrument.name}: {context}: {described}")
 
 
-def _describe_error(error: Any) -> str:
+def describe_error(error: Any) -> str:
     """``[-222.0, '"Data out of range"']`` -> ``-222 Data out of range``."""
     parts = [str(part) for part in error] if isinstance(error, (list, tuple)) else [str(error)]
     try:

@@ -30,15 +30,16 @@ class CharacterisationSettings:
     """How each tile of a die is written and read.
 
     One cycle writes every cell to P, reads the tile, writes every cell to AP and reads it again.
-    Defaults: 0.1 V read bias (low enough not to disturb a 0.4 V-critical MTJ), 1.0 V / 100 ns
-    write pulses (well above the critical voltage at the cell, so switching is deterministic),
-    NPLC 0.1 (about 1 % read noise on these cells, 2 ms integration at 50 Hz mains).
+    Defaults (those of data/stations/sim.toml): 0.1 V read bias (low enough not to disturb a
+    0.4 V-critical MTJ), 0.8 V / 50 ns write pulses (well above the critical voltage at the
+    cell, so switching is deterministic), NPLC 0.1 (about 1 % read noise on these cells, 2 ms
+    integration at 50 Hz mains).
     """
 
     cycles: int = 2
     read_voltage_V: float = 0.1
-    write_voltage_V: float = 1.0
-    write_width_s: float = 100e-9
+    write_voltage_V: float = 0.8
+    write_width_s: float = 50e-9
     nplc: float = 0.1
     batching: Batching = "tile"
 

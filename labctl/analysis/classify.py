@@ -73,6 +73,8 @@ class TileThresholds:
     sigma_log10_r_antiparallel: float
     median_log10_contrast: float
     switch_min_log10_span: float
+    #: sigma of one read from repeated reads (NaN with a single cycle).
+    read_noise_log10: float
     short_max_ohm: float
     open_min_ohm: float
 
@@ -138,7 +140,9 @@ def classify_tile(
     """
     cfg = config or ClassifierConfig()
     log_p = np.log10(_checked(as_read_stack(reads_parallel_ohm, "reads_parallel_ohm"), "P"))
-    log_ap = np.log10(_checked(as_read_stack(reads_antiparallel_ohm, "reads_antiparallel_ohm"), "AP"))
+    log_ap = np.log10(
+        _checked(as_read_stack(reads_antiparallel_ohm, "reads_antiparallel_ohm"), "AP")
+    )
     if log_p.shape[1:] != log_ap.shape[1:]:
         raise ValueError(f"P reads {log_p.shape} and AP reads {log_ap.shape} differ in tile shape")
 
@@ -149,7 +153,8 @@ def classify_tile(
     cell = _CellReads.from_logs(log_p, log_ap)
 
     first = _stats(cell.phase_p, cell.phase_ap)
-    _require_switching_population(first, cell.phase_ap - cell.phase_p, cfg.outlier_z)
+    read_noise = _read_noise_log10(log_p, log_ap)
+    _require_switching_population(first, cell.phase_ap - cell.phase_p, read_noise, cfg.outlier_z)
     defects, level_p, level_ap, failures = _assign(cell, first, cfg.outlier_z)
     ok = defects == DefectCode.OK
     final = _stats(level_p[ok], level_ap[ok]) if ok.sum() >= 2 else first
@@ -163,7 +168,7 @@ def classify_tile(
         tmr=(r_ap / r_p - 1.0).reshape(shape),
         defects=defects.reshape(shape),
         write_failures=failures.reshape(shape),
-        thresholds=_thresholds(final, cfg.outlier_z),
+        thresholds=_thresholds(final, cfg.outlier_z, read_noise),
     )
 
 
@@ -212,14 +217,28 @@ def _stats(level_p: FloatArray, level_ap: FloatArray) -> _Stats:
     )
 
 
-def _require_switching_population(stats: _Stats, contrast: FloatArray, z: float) -> None:
-    """The median cell must switch: its contrast must lie z standard errors above zero, far
-    beyond what the median of pure noise (no contact, no effective write) could show."""
-    standard_error = _robust_sigma(contrast) / np.sqrt(contrast.size)
-    if not stats.m_contrast > z * standard_error:
+def _read_noise_log10(log_p: FloatArray, log_ap: FloatArray) -> float:
+    """Robust sigma of one read (log10) from repeated reads of the same state; NaN if there is
+    only one cycle."""
+    if log_p.shape[0] < 2:
+        return float("nan")
+    diffs = np.concatenate([log_p[1] - log_p[0], log_ap[1] - log_ap[0]])
+    return _robust_sigma(diffs) / np.sqrt(2.0)
+
+
+def _require_switching_population(
+    stats: _Stats, contrast: FloatArray, read_noise: float, z: float
+) -> None:
+    """The median cell must switch: its P -> AP contrast must lie z sigmas above zero, both as a
+    median over the tile (standard error) and as a single read (read noise, when known). Pure
+    noise (no contact), writes without effect or a drift between phases fail this."""
+    scale = _robust_sigma(contrast) / np.sqrt(contrast.size)
+    if np.isfinite(read_noise):
+        scale = max(scale, read_noise)
+    if not stats.m_contrast > z * scale:
         raise ClassificationError(
             "tile shows no P/AP switching (median log10 contrast "
-            f"{stats.m_contrast:.3g}, median level {10 ** stats.m_p:.3g} ohm): "
+            f"{stats.m_contrast:.3g}, median level {10**stats.m_p:.3g} ohm): "
             "no contact, or the writes had no effect"
         )
 
@@ -263,8 +282,9 @@ def _assign(
     return defects, level_p, level_ap, failures
 
 
-def _thresholds(stats: _Stats, outlier_z: float) -> TileThresholds:
+def _thresholds(stats: _Stats, outlier_z: float, read_noise: float) -> TileThresholds:
     return TileThresholds(
+        read_noise_log10=read_noise,
         method=CLASSIFIER_METHOD,
         outlier_z=outlier_z,
         median_log10_r_parallel=stats.m_p,

@@ -10,14 +10,20 @@ batched reads. Healthy cells miss a write with probability ``write_error_rate``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from labctl.defects import DefectCode
+from labctl.wafer_map import ALL_DIE_NAMES
 
 FloatArray = NDArray[np.float64]
+
+#: Tiles of the default die: layers of the 196-100-10 network.
+DEFAULT_TILE_SHAPES: tuple[tuple[int, int], ...] = ((196, 100), (100, 10))
 
 #: Largest resistance a read reports (the station caps readings at the noise floor).
 READ_CAP_OHM = 1e12
@@ -76,7 +82,9 @@ def synthetic_tile(
     r_on = p.r_on_median_ohm * np.exp(p.r_on_sigma_log * rng.standard_normal(shape))
     shorts = defects == DefectCode.SHORT
     opens = defects == DefectCode.OPEN
-    r_p[shorts] = p.r_short_median_ohm * np.exp(p.r_short_sigma_log * rng.standard_normal(shorts.sum()))
+    r_p[shorts] = p.r_short_median_ohm * np.exp(
+        p.r_short_sigma_log * rng.standard_normal(shorts.sum())
+    )
     r_p[opens] = p.r_open_median_ohm * np.exp(p.r_open_sigma_log * rng.standard_normal(opens.sum()))
     tmr[shorts | opens] = 0.0
 
@@ -102,14 +110,40 @@ def synthetic_tile(
 
 
 def synthetic_die(
-    seed: int,
-    tile_shapes: tuple[tuple[int, int], ...] = ((196, 100), (100, 10)),
+    seed: int | Sequence[int],
+    tile_shapes: Sequence[tuple[int, int]] = DEFAULT_TILE_SHAPES,
     cycles: int = 2,
     params: SyntheticParams | None = None,
 ) -> list[SyntheticTile]:
-    """All tiles of one synthetic die, reproducible from `seed`."""
+    """All tiles of one synthetic die, reproducible from `seed` (an int or a list of ints)."""
     rng = np.random.default_rng(seed)
     return [synthetic_tile(rng, shape, cycles, params) for shape in tile_shapes]
+
+
+def write_synthetic_wafer(
+    path: str | Path,
+    dies: Iterable[str] | None = None,
+    seed: int = 0,
+    tile_shapes: Sequence[tuple[int, int]] = DEFAULT_TILE_SHAPES,
+    cycles: int = 2,
+    params: SyntheticParams | None = None,
+) -> Path:
+    """A complete measurement file of synthetic dies (die i of the map drawn from [seed, i]),
+    written through :class:`~labctl.store.WaferFile` like a sweep would; returns the path."""
+    from labctl.store.wafer_file import WaferFile, resolve_die_selection
+
+    names = resolve_die_selection(dies)
+    procedure = {"synthetic": {"seed": seed, "cycles": cycles, "tile_shapes": list(tile_shapes)}}
+    with WaferFile.create(
+        path, f"synthetic-{seed}", {"station": "synthetic"}, procedure, dies=names
+    ) as wafer:
+        for name in names:
+            wafer.begin_die(name)
+            die_seed = [seed, ALL_DIE_NAMES.index(name)]
+            for k, tile in enumerate(synthetic_die(die_seed, tile_shapes, cycles, params)):
+                wafer.write_tile(name, k, tile.reads_parallel_ohm, tile.reads_antiparallel_ohm)
+            wafer.complete_die(name)
+    return Path(path)
 
 
 def _draw_defects(
@@ -132,4 +166,6 @@ def _read_ohm(rng: np.random.Generator, r_total_ohm: FloatArray, p: SyntheticPar
     sigma_A = np.hypot(p.read_noise_rel * current_A, p.noise_floor_A)
     measured_A = current_A + sigma_A * rng.standard_normal(current_A.shape)
     floor_A = p.v_read_V / READ_CAP_OHM
-    return np.where(measured_A > floor_A, p.v_read_V / np.maximum(measured_A, floor_A), READ_CAP_OHM)
+    return np.where(
+        measured_A > floor_A, p.v_read_V / np.maximum(measured_A, floor_A), READ_CAP_OHM
+    )

@@ -22,6 +22,8 @@ from labctl.wafer_map import WAFER_MAP
 FloatArray = NDArray[np.float64]
 
 ChuckHeight = Literal["contact", "align", "separation"]
+SourceFunction = Literal["VOLT", "CURR"]
+SenseFunction = Literal["CURR", "VOLT", "RES"]
 ScanMode = Literal["CELL", "ROW", "TILE", "INFER"]
 
 #: Chuck z (um) at each named height: 0 at contact, negative below (gap to the probe tips).
@@ -77,12 +79,12 @@ class ControllerState:
 class SmuState:
     """Source and measure settings of one Keithley 2450 (the *RST defaults)."""
 
-    source_function: Literal["VOLT", "CURR"] = "VOLT"
+    source_function: SourceFunction = "VOLT"
     source_voltage_V: float = 0.0
     source_current_A: float = 0.0
     current_limit_A: float = 105e-6
     voltage_limit_V: float = 21.0
-    sense_function: Literal["CURR", "VOLT", "RES"] = "CURR"
+    sense_function: SenseFunction = "CURR"
     nplc: float = 1.0
     output_on: bool = False
     tripped: bool = False  # the last acquisition hit the current limit
@@ -175,12 +177,13 @@ class StationState:
             read = self.smus[READ_SMU]
             indices = self._advance_scan(n_points)
             die = self.contacted_die()
-            if die is None or not ctl.routed or not read.output_on or read.source_function != "VOLT":
+            closed = ctl.routed and read.output_on and read.source_function == "VOLT"
+            if die is None or not closed:
                 return self.open_circuit_current_A(n_points, read.nplc)
             v_gate_V = self.smus[GATE_SMU].sourcing_voltage_V
             if ctl.scan_mode == "INFER":
                 return self._infer_readings_A(die, indices, v_gate_V, read.nplc)
-            rows, cols = self.tile_shape()
+            cols = self.tile_shape()[1]
             if ctl.scan_mode == "CELL":
                 rows_idx = np.full(n_points, ctl.row, dtype=np.intp)
                 cols_idx = np.full(n_points, ctl.col, dtype=np.intp)
@@ -243,9 +246,8 @@ class StationState:
             if die is None:
                 return False
             if ctl.pulse_amplitude_V > 0.0:
-                die.write(
-                    ctl.tile, rows_idx, cols_idx, target_ap, ctl.pulse_amplitude_V, ctl.pulse_width_s
-                )
+                amplitude_V, width_s = ctl.pulse_amplitude_V, ctl.pulse_width_s
+                die.write(ctl.tile, rows_idx, cols_idx, target_ap, amplitude_V, width_s)
             return True
 
     def write_selected_cell(self, target_ap: bool) -> bool:

@@ -7,13 +7,18 @@ the file, the key and the problem, not as a failure half-way through a wafer swe
 from __future__ import annotations
 
 import math
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from labctl.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 #: Driver name -> what it drives; the station module maps names to classes.
 DRIVER_NAMES = ("velox", "keithley2450", "array_controller")
@@ -94,7 +99,9 @@ def parse_station_config(document: Mapping[str, Any], source: Path | None = None
     return StationConfig(name, limits, instruments, visa_library, source)
 
 
-def sim_station_config(resources: Mapping[str, str], path: Path = SIM_STATION_FILE) -> StationConfig:
+def sim_station_config(
+    resources: Mapping[str, str], path: Path = SIM_STATION_FILE
+) -> StationConfig:
     """The ``data/stations/sim.toml`` station with the embedded simulator's resource strings."""
     config = load_station_config(path)
     missing = sorted(set(config.instruments) - set(resources))
@@ -145,7 +152,9 @@ def _parse_instruments(check: _Checker, table: Mapping[str, Any]) -> dict[str, I
         if driver != expected_driver:
             check.fail(f"{section} driver", f"role {role} needs driver {expected_driver!r}")
         resource = check.string(f"{section} resource", entry["resource"])
-        timeout_s = check.positive(f"{section} timeout_s", entry.get("timeout_s", DEFAULT_TIMEOUT_s))
+        timeout_s = check.positive(
+            f"{section} timeout_s", entry.get("timeout_s", DEFAULT_TIMEOUT_s)
+        )
         instruments[role] = InstrumentConfig(role, driver, resource, timeout_s)
     return instruments
 

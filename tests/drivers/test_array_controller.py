@@ -132,9 +132,11 @@ def test_pulse_amplitude_above_station_limit_sends_nothing() -> None:
 
 
 def test_write_with_unknown_amplitude_sends_nothing() -> None:
-    with expected_protocol(ArrayController, [], max_write_voltage_V=1.0) as inst:
-        with pytest.raises(SafetyError, match="not set through the driver"):
-            inst.write_cell("AP")
+    with (
+        expected_protocol(ArrayController, [], max_write_voltage_V=1.0) as inst,
+        pytest.raises(SafetyError, match="not set through the driver"),
+    ):
+        inst.write_cell("AP")
 
 
 def test_write_after_amplitude_within_limit() -> None:
@@ -152,7 +154,9 @@ def test_write_after_amplitude_within_limit() -> None:
 
 
 def test_write_refused_when_limit_tightened_below_the_set_amplitude() -> None:
-    with expected_protocol(ArrayController, [("PULS:AMPL 0.9", None)], max_write_voltage_V=1.0) as inst:
+    with expected_protocol(
+        ArrayController, [("PULS:AMPL 0.9", None)], max_write_voltage_V=1.0
+    ) as inst:
         inst.pulse_amplitude = 0.9
         inst.max_write_voltage_V = 0.5
         with pytest.raises(SafetyError):
@@ -160,9 +164,11 @@ def test_write_refused_when_limit_tightened_below_the_set_amplitude() -> None:
 
 
 def test_input_voltage_above_limit_sends_nothing() -> None:
-    with expected_protocol(ArrayController, [], max_input_voltage_V=0.2) as inst:
-        with pytest.raises(SafetyError):
-            inst.input_voltage = 0.3
+    with (
+        expected_protocol(ArrayController, [], max_input_voltage_V=0.2) as inst,
+        pytest.raises(SafetyError),
+    ):
+        inst.input_voltage = 0.3
 
 
 def test_errors_are_read_from_the_queue() -> None:

@@ -73,7 +73,7 @@ def test_reset_forgets_the_current_limit() -> None:
 
 def test_source_level_above_station_limit_sends_nothing() -> None:
     with expected_protocol(LabctlKeithley2450, [], max_source_voltage_V=0.2) as inst:
-        with pytest.raises(SafetyError, match="exceeds the station limit of 0.2 V"):
+        with pytest.raises(SafetyError, match=r"exceeds the station limit of 0\.2 V"):
             inst.source_voltage = 0.25
         with pytest.raises(SafetyError):
             inst.source_voltage = -0.3
@@ -109,7 +109,9 @@ def test_output_needs_a_known_level_within_the_limit() -> None:
 
 
 def test_disable_source_is_always_allowed() -> None:
-    with expected_protocol(LabctlKeithley2450, [("OUTPUT OFF", None)], max_source_voltage_V=0.1) as inst:
+    with expected_protocol(
+        LabctlKeithley2450, [("OUTPUT OFF", None)], max_source_voltage_V=0.1
+    ) as inst:
         inst.disable_source()
 
 

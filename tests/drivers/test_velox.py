@@ -15,7 +15,8 @@ def test_map_position_returns_column_and_row() -> None:
 
 
 def test_chuck_position_returns_x_y_z_in_micrometre() -> None:
-    with expected_protocol(LabctlVelox, [("ReadChuckPosition Y Z", "0: 100.5 -20.0 -300.0")]) as inst:
+    reply = "0: 100.5 -20.0 -300.0"
+    with expected_protocol(LabctlVelox, [("ReadChuckPosition Y Z", reply)]) as inst:
         assert inst.chuck_position == (100.5, -20.0, -300.0)
 
 

@@ -16,7 +16,7 @@ import socketserver
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 65536
 
 _RECV_CHUNK_BYTES = 65536
+
+#: How often the accept loop checks for a stop request (s): the latency of stop().
+_POLL_INTERVAL_S = 0.05
 
 
 class LineInstrument(ABC):
@@ -134,7 +137,9 @@ class LineServer(socketserver.ThreadingTCPServer):
     def start(self) -> None:
         """Serve in a background thread."""
         self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sim-{self.name}"
+            target=self.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL_S},
+            name=f"sim-{self.name}",
         )
         self._thread.start()
 
@@ -165,7 +170,5 @@ class LineServer(socketserver.ThreadingTCPServer):
 
 def _shutdown_socket(client: socket.socket) -> None:
     """Wake a thread blocked in recv() on ``client`` so that it ends."""
-    try:
+    with suppress(OSError):
         client.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -413,11 +413,12 @@ class ScpiInstrument(LineInstrument):
         add("*TST", on_query=self._no_params(lambda: "0"))
         add("*ESR", on_query=self._no_params(lambda: "0"))
         add("*STB", on_query=self._no_params(lambda: str(self.status_byte())))
-        add("*SRE", on_set=self._set_sre, on_query=self._no_params(lambda: str(self._status_enable)))
-        add("*ESE", on_set=self._set_ese, on_query=self._no_params(lambda: str(self._event_enable)))
+        add("*SRE", self._set_sre, self._no_params(lambda: str(self._status_enable)))
+        add("*ESE", self._set_ese, self._no_params(lambda: str(self._event_enable)))
         add("SYSTem:ERRor[:NEXT]", on_query=self._no_params(self.errors.pop))
         add("SYSTem:ERRor:COUNt", on_query=self._no_params(lambda: str(len(self.errors))))
         add("SYSTem:CLEar", on_set=self._no_params(self.errors.clear))
+        add("STATus:PRESet", on_set=self._no_params(lambda: None))
 
     def _set_sre(self, params: list[str]) -> None:
         expect_params(params, 1)

@@ -31,7 +31,7 @@ def fresh_die(seed: int = 0, col: int = 3, row: int = 2) -> DieModel:
     return VirtualWafer(seed).die(col, row)
 
 
-# --- wafer layout and determinism ---------------------------------------------------------------
+# --- wafer layout and determinism ----------------------------------------------------------------
 def test_wafer_has_36_dies_in_map_order_built_once(wafer: VirtualWafer) -> None:
     dies = list(wafer.dies())
     assert [(d.col, d.row) for d in dies] == list(WAFER_MAP)
@@ -88,7 +88,7 @@ def test_custom_tile_shapes() -> None:
     assert die.truth(2).defects.shape == (2, 1)
 
 
-# --- device-to-device and die-to-die variation --------------------------------------------------
+# --- device-to-device and die-to-die variation ---------------------------------------------------
 def test_r_p_and_tmr_medians_and_spreads(wafer: VirtualWafer) -> None:
     die_medians_r, die_medians_tmr, device_sigma = [], [], []
     for die in wafer.dies():
@@ -132,7 +132,7 @@ def test_truth_arrays_lists_every_tile_and_field(wafer: VirtualWafer) -> None:
     assert len(arrays) == 2 * 7
 
 
-# --- reads ----------------------------------------------------------------------------------------
+# --- reads ---------------------------------------------------------------------------------------
 def test_read_is_ohmic_series_of_mtj_and_transistor(wafer: VirtualWafer) -> None:
     die = wafer.die(5, 3)
     truth = die.truth(0)
@@ -279,7 +279,7 @@ def test_write_targets_per_cell_and_repeated_cells_get_repeated_pulses() -> None
     assert die.truth(1).state_ap[r, c]
 
 
-# --- defects --------------------------------------------------------------------------------------
+# --- defects -------------------------------------------------------------------------------------
 def cells_of(die: DieModel, code: DefectCode) -> tuple[int, np.ndarray, np.ndarray]:
     for tile in range(die.n_tiles):
         rows, cols = np.nonzero(die.truth(tile).defects == code)

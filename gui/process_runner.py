@@ -1,0 +1,88 @@
+"""Runs a labctl command in a child process (training, reproduce) and streams its output.
+
+A separate process keeps torch's CPU work and any crash out of the window's process; the event
+loop only sees lines of text and the exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from PyQt6.QtCore import QObject, QProcess, pyqtSignal
+
+
+def labctl_command(args: Sequence[str]) -> list[str]:
+    """The argv that runs ``labctl <args>`` with this interpreter (no PATH lookup needed)."""
+    return [sys.executable, "-m", "labctl.cli.main", *args]
+
+
+class ProcessRunner(QObject):
+    """One child process at a time; ``line`` per output line, ``finished`` with the exit code."""
+
+    line = pyqtSignal(str)
+    finished = pyqtSignal(int)  # exit code; -1 when it could not start or crashed
+    started = pyqtSignal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._process: QProcess | None = None
+        self._buffer = ""
+        self._stopped = False
+
+    def running(self) -> bool:
+        return self._process is not None
+
+    def start(self, argv: Sequence[str], label: str) -> None:
+        if self._process is not None:
+            raise RuntimeError("a process is already running")
+        process = QProcess(self)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        process.readyReadStandardOutput.connect(self._read)
+        process.finished.connect(self._finished)
+        process.errorOccurred.connect(self._error)
+        self._process, self._buffer, self._stopped = process, "", False
+        shown = ["labctl", *argv[3:]] if list(argv[1:3]) == ["-m", "labctl.cli.main"] else argv
+        self.line.emit(f"{label}: {' '.join(shown)}")
+        process.start(argv[0], list(argv[1:]))
+        self.started.emit()
+
+    def stop(self) -> None:
+        """Ask the process to end (SIGTERM); it is killed if it has not ended 5 s later."""
+        if self._process is not None:
+            self._stopped = True
+            self._process.terminate()
+            if not self._process.waitForFinished(5000) and self._process is not None:
+                self._process.kill()
+
+    def wait(self, timeout_ms: int) -> bool:
+        return self._process is None or self._process.waitForFinished(timeout_ms)
+
+    def _read(self) -> None:
+        if self._process is None:
+            return
+        data = bytes(self._process.readAllStandardOutput().data()).decode(errors="replace")
+        self._buffer += data.replace("\r", "\n")
+        *lines, self._buffer = self._buffer.split("\n")
+        for text in lines:
+            if text.strip():
+                self.line.emit(text)
+
+    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._read()
+        if self._buffer.strip():
+            self.line.emit(self._buffer)
+        crashed = status == QProcess.ExitStatus.CrashExit
+        self._done(-1 if crashed and not self._stopped else code)
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.line.emit(f"could not start the process: {sys.executable}")
+            self._done(-1)
+
+    def _done(self, code: int) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.deleteLater()
+            self.finished.emit(code)
+

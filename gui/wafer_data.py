@@ -1,0 +1,111 @@
+"""What the window shows of a wafer file, read back from the published file on disk.
+
+The sweep publishes each change by atomically replacing the file (labctl.store.publish), so the
+GUI can open it at any moment and sees a consistent state. :class:`WaferFileWatcher` re-reads only
+when the file changed and keeps the summaries of finished dies, which never change again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labctl.analysis.summary import DieSummary, summarize_die
+from labctl.store import DieStatus, TileData, open_wafer
+from labctl.wafer_map import ALL_DIE_NAMES
+
+
+@dataclass(frozen=True)
+class WaferSnapshot:
+    """Statuses and summaries of every die at one moment (dies absent from the file: pending)."""
+
+    path: Path
+    wafer_id: str
+    kind: str
+    statuses: dict[str, str]
+    summaries: dict[str, DieSummary] = field(default_factory=dict)
+    #: running die -> (tile being measured, rows done in it, rows of that tile), when known.
+    progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def running_dies(self) -> list[str]:
+        return [n for n, s in self.statuses.items() if s == DieStatus.RUNNING.value]
+
+    def metric_values(self, key: str) -> dict[str, float | None]:
+        """Per-die values of a wafer-map metric from the summaries (complete dies only)."""
+        values: dict[str, float | None] = {}
+        for name, summary in self.summaries.items():
+            stats = summary.stats
+            if stats is None:
+                continue
+            if key == "yield":
+                values[name] = stats.yield_fraction
+            elif key == "defect_count":
+                values[name] = float(sum(stats.defects.values()))
+            elif key == "median_tmr":
+                values[name] = stats.median_tmr
+        return values
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.statuses.values() if s == status)
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of `path`: changes whenever the writer publishes a new version."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class WaferFileWatcher:
+    """Reads a wafer file's snapshot and die maps, re-reading only what changed."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int, int] | None = None
+        self._snapshot: WaferSnapshot | None = None
+        self._summaries: dict[tuple[str, str], DieSummary] = {}
+
+    def changed(self) -> bool:
+        """Whether the file on disk differs from the last snapshot read."""
+        return file_stamp(self.path) != self._stamp
+
+    def snapshot(self) -> WaferSnapshot:
+        """The current snapshot (read now if the file changed). Raises LabctlError subclasses
+        for a missing or unusable file."""
+        stamp = file_stamp(self.path)
+        if self._snapshot is not None and stamp == self._stamp:
+            return self._snapshot
+        with open_wafer(self.path) as reader:
+            statuses = {name: DieStatus.PENDING.value for name in ALL_DIE_NAMES}
+            summaries: dict[str, DieSummary] = {}
+            progress: dict[str, tuple[int, int, int]] = {}
+            for name, record in reader.dies.items():
+                statuses[name] = record.status.value
+                key = (name, record.finished)
+                if record.status is DieStatus.COMPLETE:
+                    if key not in self._summaries:
+                        self._summaries[key] = summarize_die(reader, record)
+                    summaries[name] = self._summaries[key]
+                elif record.status is DieStatus.RUNNING and record.tiles:
+                    last = reader.tile(name, record.tiles[-1])
+                    progress[name] = (last.index, last.measured_rows, last.shape[0])
+            self._snapshot = WaferSnapshot(
+                path=self.path,
+                wafer_id=reader.info.wafer_id,
+                kind=reader.info.kind,
+                statuses=statuses,
+                summaries=summaries,
+                progress=progress,
+            )
+        self._stamp = stamp
+        return self._snapshot
+
+    def die_tiles(self, name: str) -> list[TileData]:
+        """The tiles of `name` as published now (partial ones while it runs; none if pending)."""
+        with open_wafer(self.path) as reader:
+            if name not in reader.dies:
+                return []
+            return reader.tiles(name)

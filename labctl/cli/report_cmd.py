@@ -1,0 +1,74 @@
+"""`labctl report WAFER.h5 --out DIR`: wafer-map PNG, per-die heatmaps and histograms, summary.
+
+Writes DIR/wafer_map.png, DIR/<die>.png for every complete die (or the --dies given) and
+DIR/summary.json (the `labctl inspect --json` object). The wafer file is validated before DIR is
+created, so bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from labctl.analysis.plots import save_die_figure, save_wafer_map
+from labctl.analysis.summary import summarize_wafer
+from labctl.errors import LabctlError
+from labctl.store.layout import DieStatus
+from labctl.store.reader import open_wafer
+from labctl.store.wafer_file import resolve_die_selection
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write wafer-map and per-die PNG figures of a wafer file",
+        description="Write DIR/wafer_map.png (yield per die), DIR/<die>.png (R_P, R_AP and "
+        "defect heatmaps per tile, resistance and TMR histograms) and DIR/summary.json.",
+    )
+    parser.add_argument("wafer", type=Path, metavar="WAFER.h5", help="wafer file to read")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--dies",
+        default=None,
+        metavar="LIST",
+        help="comma-separated dies to draw (default: every complete die)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    with open_wafer(args.wafer) as reader:
+        summary = summarize_wafer(reader)
+        selected = _selected_dies(args.dies, reader.dies)
+        _prepare_output(out)
+        save_wafer_map(summary, out / "wafer_map.png")
+        for name in selected:
+            save_die_figure(summary.dies[name], reader.tiles(name), out / f"{name}.png")
+    (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    print(f"wrote {out / 'wafer_map.png'}, {len(selected)} die figure(s), summary.json")
+    return 0
+
+
+def _selected_dies(spec: str | None, dies: dict) -> list[str]:
+    complete = [n for n, rec in dies.items() if rec.status is DieStatus.COMPLETE]
+    if spec is None:
+        return complete
+    names = resolve_die_selection(spec)
+    not_complete = [n for n in names if n not in complete]
+    if not_complete:
+        raise LabctlError(f"no complete data for {', '.join(not_complete)} in this file")
+    return names
+
+
+def _prepare_output(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise LabctlError(f"--out {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabctlError(f"cannot create {out}: {exc.strerror or exc}") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise LabctlError(f"cannot write into {out}: permission denied")

@@ -1,0 +1,96 @@
+"""`labctl sim ...`: the simulated probe station.
+
+``labctl sim serve [--seed N] [--port-base P] [--host H]`` serves the four emulated instruments
+until Ctrl-C (or SIGTERM) and prints each role's VISA resource string. Further ``sim``
+sub-commands live in their own modules (:data:`SIM_COMMAND_MODULES`), each with
+``register(sim_subparsers)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import time
+from types import FrameType
+
+from labctl.errors import LabctlError
+
+#: Modules adding `labctl sim <name>` sub-commands; a module that does not exist is skipped.
+SIM_COMMAND_MODULES = ("labctl.cli.sim_truth_cmd",)
+
+_POLL_S = 0.2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sim",
+        help="simulated probe station (virtual wafer and emulated instruments)",
+        description="The simulated probe station: a physics-backed virtual wafer whose "
+        "instruments are served over VISA (TCP sockets on 127.0.0.1).",
+    )
+    parser.set_defaults(func=lambda args: _print_help(parser))
+    sim_subparsers = parser.add_subparsers(dest="sim_command", metavar="SIM_COMMAND")
+
+    serve = sim_subparsers.add_parser(
+        "serve",
+        help="run the simulated station standalone until Ctrl-C",
+        description="Serve the prober, the read and gate SMUs and the row/column controller "
+        "of a virtual wafer; prints each instrument's VISA resource string.",
+    )
+    serve.add_argument("--seed", type=int, default=0, help="virtual wafer seed (default 0)")
+    serve.add_argument(
+        "--port-base",
+        type=int,
+        default=None,
+        metavar="P",
+        help="listen on P (prober), P+1 (read SMU), P+2 (gate SMU), P+3 (controller); "
+        "default: free ports",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
+    )
+    serve.set_defaults(func=serve_station)
+
+    for name in SIM_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sim_subparsers)
+
+
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def serve_station(args: argparse.Namespace) -> int:
+    """Start the station, print the resources, serve until SIGINT/SIGTERM, stop cleanly."""
+    from labctl.sim.embedded import start_sim_station  # keeps `labctl --help` fast
+
+    if args.seed < 0:
+        raise LabctlError(f"--seed must be a non-negative integer, got {args.seed}")
+    stop_requested = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with start_sim_station(seed=args.seed, port_base=args.port_base, host=args.host) as sim:
+            print(f"simulated station, wafer seed {args.seed} (Ctrl-C stops)")
+            for role, resource in sim.resources.items():
+                print(f"  {role:<11} {resource}")
+            sys.stdout.flush()
+            while not stop_requested:
+                time.sleep(_POLL_S)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("simulated station stopped")
+    return 0

@@ -1,0 +1,107 @@
+"""Start the simulated station's four instrument servers in background threads.
+
+Tests, ``--sim`` runs and ``labctl sim serve`` all go through :func:`start_sim_station`; the
+returned :class:`SimStationServer` names each role's VISA resource string and stops everything
+cleanly (listening sockets and open connections closed, threads joined).
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from types import TracebackType
+
+from labctl.errors import LabctlError
+from labctl.sim.params import SimParams
+from labctl.sim.servers.array_controller import ArrayControllerInstrument
+from labctl.sim.servers.base import LineInstrument, LineServer
+from labctl.sim.servers.keithley2450 import Keithley2450Instrument
+from labctl.sim.servers.velox import VeloxInstrument
+from labctl.sim.state import GATE_SMU, READ_SMU, StationState
+from labctl.sim.wafer import VirtualWafer
+
+#: Roles in port order: with a port base P, role i listens on P + i.
+ROLES: tuple[str, ...] = ("prober", READ_SMU, GATE_SMU, "controller")
+
+
+def visa_resource(host: str, port: int) -> str:
+    """The pyvisa-py resource string of a raw-socket instrument."""
+    return f"TCPIP::{host}::{port}::SOCKET"
+
+
+class SimStationServer:
+    """The running simulated station: resources, wafer and shared state; stop() ends it."""
+
+    def __init__(
+        self, wafer: VirtualWafer, state: StationState, servers: dict[str, LineServer], host: str
+    ) -> None:
+        self.wafer = wafer
+        self.state = state
+        self.servers = servers
+        self.host = host
+        visa_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+        #: role -> VISA resource string (``TCPIP::<host>::<port>::SOCKET``).
+        self.resources: dict[str, str] = {
+            role: visa_resource(visa_host, server.port) for role, server in servers.items()
+        }
+
+    def stop(self) -> None:
+        """Stop all servers, in parallel (idempotent)."""
+        stoppers = [threading.Thread(target=server.stop) for server in self.servers.values()]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+
+    def __enter__(self) -> SimStationServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _instruments(state: StationState, seed: int) -> dict[str, LineInstrument]:
+    return {
+        "prober": VeloxInstrument(state, serial=f"SIM{seed:04d}"),
+        READ_SMU: Keithley2450Instrument(state, READ_SMU, serial=f"SIM{seed:04d}1"),
+        GATE_SMU: Keithley2450Instrument(state, GATE_SMU, serial=f"SIM{seed:04d}2"),
+        "controller": ArrayControllerInstrument(state, serial=f"SIM{seed:04d}"),
+    }
+
+
+def start_sim_station(
+    seed: int = 0,
+    params: SimParams | None = None,
+    port_base: int | None = None,
+    host: str = "127.0.0.1",
+) -> SimStationServer:
+    """Serve the four instruments of a virtual wafer built from ``seed`` and ``params``.
+
+    Ports are free ones chosen by the OS, or ``port_base`` ... ``port_base + 3`` in the order of
+    :data:`ROLES`. Raises :class:`LabctlError` when a port cannot be bound.
+    """
+    if port_base is not None and not 1 <= port_base <= 65535 - len(ROLES) + 1:
+        raise LabctlError(f"port base {port_base} out of range 1 ... {65536 - len(ROLES)}")
+    wafer = VirtualWafer(seed, params)
+    state = StationState(wafer)
+    servers: dict[str, LineServer] = {}
+    try:
+        for i, (role, instrument) in enumerate(_instruments(state, seed).items()):
+            port = 0 if port_base is None else port_base + i
+            try:
+                server = LineServer(host, port, instrument, name=role)
+            except OSError as exc:
+                reason = "port in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+                raise LabctlError(f"cannot serve the {role} on {host}:{port}: {reason}") from exc
+            servers[role] = server
+            server.start()
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return SimStationServer(wafer, state, servers, host)

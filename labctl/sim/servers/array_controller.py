@@ -1,0 +1,175 @@
+"""Emulated row/column controller of the die (labctl protocol, docs/array-controller-protocol.md).
+
+The controller addresses the crossbar: it selects tile, row and column, sends write pulses,
+routes the selected bit line to the read SMU (and enables the selected row's word line from the
+gate SMU), applies binary input vectors to the rows and steps its scan on each read-SMU trigger.
+SCPI syntax (see :mod:`labctl.sim.servers.scpi`); commands reply nothing, queries one line,
+errors go to ``SYST:ERR?``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labctl.sim.servers.scpi import (
+    SETTINGS_CONFLICT,
+    ScpiError,
+    ScpiInstrument,
+    expect_params,
+    format_bool,
+    format_float,
+    parse_bits,
+    parse_bool,
+    parse_choice,
+    parse_float,
+    parse_int,
+)
+from labctl.sim.state import ControllerState, ScanMode, StationState
+
+FIRMWARE_VERSION = "1.0"
+PULSE_AMPLITUDE_RANGE_V = (0.0, 2.0)
+PULSE_WIDTH_RANGE_S = (1e-9, 1e-3)
+INPUT_VOLTAGE_RANGE_V = (0.0, 0.5)
+
+_STATES = {"P": False, "AP": True}
+_SCAN_MODES: dict[str, ScanMode] = {"CELL": "CELL", "ROW": "ROW", "TILE": "TILE", "INFer": "INFER"}
+
+
+class ArrayControllerInstrument(ScpiInstrument):
+    """The controller's command set over the shared station state."""
+
+    def __init__(self, state: StationState, serial: str) -> None:
+        super().__init__(state.lock)
+        self.state = state
+        self.serial = serial
+        self._register_commands()
+
+    @property
+    def ctl(self) -> ControllerState:
+        return self.state.controller
+
+    # --- ScpiInstrument -------------------------------------------------------------------------
+    def identity(self) -> str:
+        return f"LABCTL,MTJ-ARRAY-CTRL,{self.serial},{FIRMWARE_VERSION}"
+
+    def reset(self) -> None:
+        self.state.controller = ControllerState()
+
+    # --- command table --------------------------------------------------------------------------
+    def _register_commands(self) -> None:
+        add, q = self.table.add, self._no_params
+        add("NTILes", on_query=q(lambda: str(self.state.n_tiles)))
+        add("GEOMetry", on_query=self._geometry)
+        add("TILE", self._set_tile, q(lambda: str(self.ctl.tile)))
+        add("ROW", self._set_row, q(lambda: str(self.ctl.row)))
+        add("COLumn", self._set_column, q(lambda: str(self.ctl.col)))
+        add(
+            "PULSe:AMPLitude",
+            self._set_amplitude,
+            q(lambda: format_float(self.ctl.pulse_amplitude_V)),
+        )
+        add("PULSe:WIDTh", self._set_width, q(lambda: format_float(self.ctl.pulse_width_s)))
+        add("WRITe:CELL", on_set=self._write_cell)
+        add("WRITe:ROW", on_set=self._write_row)
+        add("WRITe:TILE", on_set=self._write_tile)
+        add("ROUTe[:STATe]", self._set_routed, q(lambda: format_bool(self.ctl.routed)))
+        add("SCAN:MODE", self._set_scan_mode, q(lambda: self.ctl.scan_mode))
+        add("SCAN:RESet", on_set=q(self._rearm))
+        add("SCAN:IDX", on_query=q(lambda: str(self.ctl.scan_index)))
+        add(
+            "INPut:VOLTage",
+            self._set_input_voltage,
+            q(lambda: format_float(self.ctl.input_voltage_V)),
+        )
+        add("INPut[:BITS]", self._set_inputs, q(self._input_bits))
+        add("DESELect", on_set=q(self._deselect))
+
+    # --- geometry and selection -----------------------------------------------------------------
+    def _geometry(self, params: list[str]) -> str:
+        expect_params(params, 1)
+        rows, cols = self.state.tile_shape(parse_int(params[0], 0, self.state.n_tiles - 1))
+        return f"{rows},{cols}"
+
+    def _set_tile(self, params: list[str]) -> None:
+        """Select a tile; row, column and scan go back to 0 and the inputs are cleared."""
+        expect_params(params, 1)
+        tile = parse_int(params[0], 0, self.state.n_tiles - 1)
+        if tile != self.ctl.tile:
+            self.ctl.tile, self.ctl.row, self.ctl.col = tile, 0, 0
+            self.ctl.input_bits = None
+        self._rearm()
+
+    def _set_row(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.row = parse_int(params[0], 0, self.state.tile_shape()[0] - 1)
+        self._rearm()
+
+    def _set_column(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.col = parse_int(params[0], 0, self.state.tile_shape()[1] - 1)
+        self._rearm()
+
+    def _set_routed(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.routed = parse_bool(params[0])
+
+    def _set_scan_mode(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.scan_mode = parse_choice(params[0], _SCAN_MODES)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        self.ctl.scan_index = 0
+
+    def _deselect(self) -> None:
+        """Safe state: routing off, scan CELL, inputs cleared, pulse amplitude 0."""
+        ctl = self.ctl
+        ctl.routed = False
+        ctl.scan_mode = "CELL"
+        ctl.scan_index = 0
+        ctl.input_bits = None
+        ctl.pulse_amplitude_V = 0.0
+
+    # --- pulses ---------------------------------------------------------------------------------
+    def _set_amplitude(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.pulse_amplitude_V = parse_float(params[0], *PULSE_AMPLITUDE_RANGE_V)
+
+    def _set_width(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.pulse_width_s = parse_float(params[0], *PULSE_WIDTH_RANGE_S)
+
+    def _check_amplitude(self) -> None:
+        if self.ctl.pulse_amplitude_V <= 0.0:
+            raise ScpiError(SETTINGS_CONFLICT, "pulse amplitude is 0 (set PULS:AMPL)")
+
+    def _write_cell(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        target_ap = parse_choice(params[0], _STATES)
+        self._check_amplitude()
+        self.state.write_selected_cell(target_ap)
+
+    def _write_row(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        bits = parse_bits(params[0], self.state.tile_shape()[1])
+        self._check_amplitude()
+        self.state.write_selected_row(np.array(bits, dtype=bool))
+
+    def _write_tile(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        target_ap = parse_choice(params[0], _STATES)
+        self._check_amplitude()
+        self.state.write_selected_tile(target_ap)
+
+    # --- inference inputs -----------------------------------------------------------------------
+    def _set_input_voltage(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.input_voltage_V = parse_float(params[0], *INPUT_VOLTAGE_RANGE_V)
+
+    def _set_inputs(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        bits = parse_bits(params[0], self.state.tile_shape()[0])
+        self.ctl.input_bits = np.array(bits, dtype=bool)
+
+    def _input_bits(self) -> str:
+        return "".join("1" if bit else "0" for bit in self.state.input_bits())

@@ -1,0 +1,189 @@
+"""Batched crossbar operations on a connected station: reads, writes and inference currents.
+
+Reads use the read SMU's trigger model together with the controller's scan modes: one
+acquisition reads a whole row or a whole tile, and the readings come back in one round trip.
+Resistances include the access transistor (read voltage / measured current).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from drivers.array_controller import TARGET_STATES, bits_to_string
+from drivers.scpi import raise_queued_errors
+from labctl.errors import InstrumentError
+from labctl.station.station import Station
+
+#: Resistance reported for a reading at noise level (open cell, probes lifted), ohm.
+MAX_RESISTANCE_ohm = 1e12
+DEFAULT_NPLC = 0.1
+
+
+def resistance_from_current_ohm(read_voltage_V: float, current_A: Any) -> np.ndarray:
+    """|V| / |I|, capped at :data:`MAX_RESISTANCE_ohm` where the current is at noise level."""
+    current = np.abs(np.asarray(current_A, dtype=np.float64))
+    floor_A = abs(read_voltage_V) / MAX_RESISTANCE_ohm
+    with np.errstate(divide="ignore"):
+        return np.where(current > floor_A, abs(read_voltage_V) / current, MAX_RESISTANCE_ohm)
+
+
+def read_tile_resistance_ohm(
+    station: Station, tile: int, nplc: float = DEFAULT_NPLC
+) -> np.ndarray:
+    """Resistance of every cell of ``tile`` (rows x cols), from one buffered acquisition."""
+    rows, cols = station.tile_shape(tile)
+    currents = _scan_currents(station, tile, "TILE", rows * cols, nplc)
+    return resistance_from_current_ohm(station.limits.read_voltage_V, currents).reshape(rows, cols)
+
+
+def read_row_resistance_ohm(
+    station: Station, tile: int, row: int, nplc: float = DEFAULT_NPLC
+) -> np.ndarray:
+    """Resistance of every cell of one row of ``tile`` (cols,), from one buffered acquisition."""
+    _, cols = station.tile_shape(tile)
+    currents = _scan_currents(station, tile, "ROW", cols, nplc, row=row)
+    return resistance_from_current_ohm(station.limits.read_voltage_V, currents)
+
+
+def read_cell_resistance_ohm(
+    station: Station, tile: int, row: int, col: int, nplc: float = DEFAULT_NPLC
+) -> float:
+    """Resistance of one cell, from a single reading."""
+    currents = _scan_currents(station, tile, "CELL", 1, nplc, row=row, col=col)
+    return float(resistance_from_current_ohm(station.limits.read_voltage_V, currents)[0])
+
+
+def write_tile(
+    station: Station,
+    tile: int,
+    target: str,
+    amplitude_V: float | None = None,
+    width_s: float | None = None,
+) -> None:
+    """One write pulse to every cell of ``tile`` towards ``target`` (``"P"`` or ``"AP"``).
+
+    Amplitude and width default to the station's write voltage and width; the controller
+    refuses amplitudes above ``max_write_voltage_V``.
+    """
+    state = _target(target)
+    _prepare_write(station, tile, amplitude_V, width_s)
+    station.controller.write_tile(state)
+    raise_queued_errors(station.controller, f"write tile {tile} to {state}")
+
+
+def write_row(
+    station: Station,
+    tile: int,
+    row: int,
+    bits: str | Iterable[Any],
+    amplitude_V: float | None = None,
+    width_s: float | None = None,
+) -> None:
+    """One write pulse per column of a row: bit 0 towards P, bit 1 towards AP."""
+    _, cols = station.tile_shape(tile)
+    text = bits_to_string(bits)
+    if len(text) != cols:
+        raise ValueError(f"tile {tile} has {cols} columns, got {len(text)} bits")
+    _prepare_write(station, tile, amplitude_V, width_s)
+    station.controller.row = row
+    station.controller.write_row(text)
+    raise_queued_errors(station.controller, f"write row {row} of tile {tile}")
+
+
+def write_cell(
+    station: Station,
+    tile: int,
+    row: int,
+    col: int,
+    target: str,
+    amplitude_V: float | None = None,
+    width_s: float | None = None,
+) -> None:
+    """One write pulse to cell (row, col) of ``tile`` towards ``target``."""
+    state = _target(target)
+    _prepare_write(station, tile, amplitude_V, width_s)
+    station.controller.row = row
+    station.controller.column = col
+    station.controller.write_cell(state)
+    raise_queued_errors(station.controller, f"write cell ({row}, {col}) of tile {tile}")
+
+
+def infer_bitline_currents_A(
+    station: Station,
+    tile: int,
+    input_bits: str | Iterable[Any],
+    input_voltage_V: float | None = None,
+    nplc: float = DEFAULT_NPLC,
+) -> np.ndarray:
+    """Summed current of every bit line (cols,) with the binary input vector on the rows.
+
+    Rows whose bit is 1 are driven at ``input_voltage_V`` (default: the read voltage); the
+    bit lines are held at 0 V by the read SMU, which measures each one in turn.
+    """
+    rows, cols = station.tile_shape(tile)
+    text = bits_to_string(input_bits)
+    if len(text) != rows:
+        raise ValueError(f"tile {tile} has {rows} rows, got {len(text)} input bits")
+    voltage_V = station.limits.read_voltage_V if input_voltage_V is None else input_voltage_V
+    controller = station.controller
+    controller.tile = tile
+    controller.input_voltage = voltage_V
+    controller.apply_inputs(text)
+    currents = _scan_currents(station, tile, "INFER", cols, nplc, bitline_V=0.0)
+    if station.read_smu.compliance_tripped:
+        raise InstrumentError(
+            f"inference on tile {tile}: a bit-line current reached the read SMU's limit of "
+            f"{station.limits.compliance_current_A:g} A; lower the input voltage or raise "
+            "compliance_current_A"
+        )
+    return currents
+
+
+def _scan_currents(
+    station: Station,
+    tile: int,
+    mode: str,
+    n_points: int,
+    nplc: float,
+    row: int | None = None,
+    col: int | None = None,
+    bitline_V: float | None = None,
+) -> np.ndarray:
+    """Arm the controller's scan and run one buffered acquisition of ``n_points`` readings."""
+    station.ensure_bias(nplc, read_voltage_V=bitline_V)
+    controller = station.controller
+    controller.tile = tile
+    if row is not None:
+        controller.row = row
+    if col is not None:
+        controller.column = col
+    controller.scan_mode = mode
+    controller.reset_scan()
+    controller.routed = True
+    # Also a barrier: the controller has processed the selection before the SMU triggers.
+    raise_queued_errors(controller, f"{mode.lower()} scan of tile {tile}")
+    smu = station.read_smu
+    smu.configure_buffered_current(n_points)
+    return smu.acquire_buffer()
+
+
+def _prepare_write(
+    station: Station, tile: int, amplitude_V: float | None, width_s: float | None
+) -> None:
+    limits = station.limits
+    if station.bias is None:  # the word lines need the gate voltage to pass the pulse
+        station.ensure_bias(DEFAULT_NPLC)
+    controller = station.controller
+    controller.tile = tile
+    controller.pulse_amplitude = limits.write_voltage_V if amplitude_V is None else amplitude_V
+    controller.pulse_width = limits.write_width_s if width_s is None else width_s
+
+
+def _target(target: str) -> str:
+    state = str(target).upper()
+    if state not in TARGET_STATES:
+        raise ValueError(f"target state must be 'P' or 'AP', got {target!r}")
+    return state

@@ -1,0 +1,110 @@
+"""Crash-safe publication of an HDF5 file: build a temporary file beside it, fsync, rename.
+
+HDF5 is not journaled: a process killed while it updates a file in place can leave metadata half
+written. labctl therefore never modifies a published wafer file. Each change is written into a
+temporary file in the same directory (a byte copy of the last published state, then the change),
+closed, fsync'ed and moved over the published name with ``os.replace`` (atomic on POSIX and
+Windows). A reader, or a kill -9 at any moment, sees either the old or the new file; a stray
+temporary file is removed by the next :func:`remove_stray_files` (the writer's resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+
+from labctl.errors import LabctlError
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh hidden temporary name in `path`'s directory, recognisable by its prefix."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{_TEMP_SUFFIX}")
+
+
+def stray_files(path: Path) -> list[Path]:
+    """Temporary files that a killed writer of `path` may have left behind."""
+    return sorted(path.parent.glob(f".{glob_escape(path.name)}.*{_TEMP_SUFFIX}"))
+
+
+def remove_stray_files(path: Path) -> list[Path]:
+    """Delete :func:`stray_files` of `path`; returns what was removed."""
+    removed = []
+    for stray in stray_files(path):
+        with contextlib.suppress(FileNotFoundError):
+            stray.unlink()
+            removed.append(stray)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob metacharacters bracketed, so it matches only itself."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def check_output_path(path: Path) -> None:
+    """Raise LabctlError unless a new file could be created at `path` (its directory exists and
+    is writable)."""
+    parent = path.parent
+    if not parent.exists():
+        raise LabctlError(f"cannot write {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise LabctlError(f"cannot write {path}: {parent} is not a directory")
+    if path.is_dir():
+        raise LabctlError(f"cannot write {path}: it is a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LabctlError(f"cannot write {path}: directory {parent} is not writable")
+
+
+def publish(path: Path, base_image: bytes | None, change: Callable[[h5py.File], None]) -> None:
+    """Write `base_image` (None: a new empty HDF5 file) to a temporary file, apply `change` to it
+    through h5py, make it durable and atomically move it to `path`.
+
+    On any exception the temporary file is removed and `path` is left as it was.
+    """
+    tmp = temp_path_for(path)
+    try:
+        if base_image is None:
+            with h5py.File(tmp, "w") as h5:
+                change(h5)
+        else:
+            tmp.write_bytes(base_image)
+            with h5py.File(tmp, "r+") as h5:
+                change(h5)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LabctlError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

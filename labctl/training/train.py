@@ -1,0 +1,235 @@
+"""The training modes: ideal, statistics-aware and hardware-aware (unaware needs no training).
+
+All three run the same minibatch loop (Adam, cosine learning-rate decay, latent weights clipped
+to [-1, 1]); they differ only in the hardware the forward pass sees:
+- ideal: none (every cell contributes exactly its weight);
+- statistics-aware: `dies_per_step` virtual dies drawn afresh every step from the wafer's
+  statistics, the minibatch split between them (each image sees one random die);
+- hardware-aware: the measured maps of the dies, one weight set per die, all dies trained at once
+  on the same minibatches (weights stacked dies x inputs x neurons).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from labctl.errors import ConfigError
+from labctl.training.crossbar import TileResponse
+from labctl.training.network import BinaryNetwork
+from labctl.training.sampler import DieSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Epochs, optimiser and batching of every mode (epochs may be fractional)."""
+
+    ideal_epochs: float = 20.0
+    statistics_epochs: float = 10.0
+    hardware_epochs: float = 1.0
+    batch_size: int = 100
+    learning_rate: float = 0.01
+    #: statistics-aware and hardware-aware start from trained weights: a gentler rate.
+    finetune_learning_rate: float = 0.003
+    #: virtual dies per statistics-aware step (the minibatch is split between them).
+    dies_per_step: int = 4
+    #: use only the first n training images (None = all 60 000).
+    train_subset: int | None = None
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("ideal_epochs", "statistics_epochs", "hardware_epochs"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.batch_size < 1 or self.dies_per_step < 1:
+            raise ConfigError("batch_size and dies_per_step must be >= 1")
+        if self.batch_size % self.dies_per_step:
+            raise ConfigError(
+                f"batch_size {self.batch_size} must be a multiple of dies_per_step "
+                f"{self.dies_per_step} (the minibatch is split between the virtual dies)"
+            )
+        if self.train_subset is not None and self.train_subset < self.batch_size:
+            raise ConfigError(f"train_subset must be >= batch_size, got {self.train_subset}")
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> TrainConfig:
+        """A smoke-test preset: all modes in about a minute on two cores."""
+        return cls(
+            ideal_epochs=2.0,
+            statistics_epochs=1.0,
+            hardware_epochs=0.5,
+            train_subset=20_000,
+            seed=seed,
+        )
+
+    def with_epochs(self, mode: str, epochs: float) -> TrainConfig:
+        """This config with the epochs of `mode` replaced."""
+        field = {
+            "ideal": "ideal_epochs",
+            "statistics-aware": "statistics_epochs",
+            "hardware-aware": "hardware_epochs",
+        }.get(mode)
+        if field is None:
+            raise ConfigError(f"mode {mode!r} has no epochs to set")
+        return replace(self, **{field: float(epochs)})
+
+
+#: Called after every epoch with (epoch index, mean training loss of that epoch).
+EpochCallback = Callable[[int, float], None]
+
+
+def _training_set(
+    x: torch.Tensor, y: torch.Tensor, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if config.train_subset is not None:
+        return x[: config.train_subset], y[: config.train_subset]
+    return x, y
+
+
+def fit(
+    net: BinaryNetwork,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    hardware: Callable[[], Sequence[TileResponse]] | None = None,
+    split_between_dies: int = 0,
+    on_epoch: EpochCallback | None = None,
+) -> BinaryNetwork:
+    """Train `net` in place for `epochs` passes over (x, y) and return it.
+
+    hardware: called once per step for the tile responses the forward pass uses (None = ideal).
+    split_between_dies: if > 0, the minibatch is split into that many equal parts, part i
+    evaluated on die i of the responses; otherwise every die sees the whole minibatch and each
+    model of `net` (1 or one per die) is trained on its own die.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    n_samples = x.shape[0]
+    steps_per_epoch = max(n_samples // batch_size, 1)
+    total_steps = max(int(math.ceil(epochs * steps_per_epoch)), 1)
+    optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, total_steps)
+    net.train()
+    step, epoch = 0, 0
+    while step < total_steps:
+        order = torch.randperm(n_samples, generator=generator)
+        losses = []
+        for first in range(0, steps_per_epoch * batch_size, batch_size):
+            if step >= total_steps:
+                break
+            idx = order[first : first + batch_size]
+            inputs, labels = x[idx], y[idx]
+            if split_between_dies:
+                inputs = inputs.view(split_between_dies, -1, inputs.shape[-1])
+            responses = None if hardware is None else hardware()
+            logits = net(inputs, responses)
+            targets = labels.view(-1 if split_between_dies else 1, logits.shape[1])
+            targets = targets.expand(logits.shape[0], -1)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            # Each model's gradient should not shrink with the number of models.
+            loss = loss * net.n_models
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            net.clip_latent_()
+            losses.append(float(loss) / net.n_models)
+            step += 1
+        mean_loss = sum(losses) / max(len(losses), 1)
+        log.info("epoch %d: loss %.4f (%d/%d steps)", epoch, mean_loss, step, total_steps)
+        if on_epoch is not None:
+            on_epoch(epoch, mean_loss)
+        epoch += 1
+    net.eval()
+    return net
+
+
+def train_ideal(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    layer_sizes: Sequence[int],
+    on_epoch: EpochCallback | None = None,
+) -> BinaryNetwork:
+    """The software baseline: binary network trained without any hardware."""
+    torch.set_num_threads(config.threads)
+    net = BinaryNetwork(layer_sizes, generator=torch.Generator().manual_seed(config.seed))
+    x, y = _training_set(x, y, config)
+    return fit(
+        net,
+        x,
+        y,
+        epochs=config.ideal_epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+        on_epoch=on_epoch,
+    )
+
+
+def train_statistics_aware(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    sampler: DieSampler,
+    init: BinaryNetwork,
+    on_epoch: EpochCallback | None = None,
+) -> BinaryNetwork:
+    """One weight set, fine-tuned from `init` on virtual dies drawn afresh every step."""
+    torch.set_num_threads(config.threads)
+    net = copy.deepcopy(init)
+    x, y = _training_set(x, y, config)
+    n_dies = config.dies_per_step
+    return fit(
+        net,
+        x,
+        y,
+        epochs=config.statistics_epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.finetune_learning_rate,
+        seed=config.seed + 1,
+        hardware=lambda: sampler.sample_responses(n_dies),
+        split_between_dies=n_dies,
+        on_epoch=on_epoch,
+    )
+
+
+def train_hardware_aware(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    responses: Sequence[TileResponse],
+    init: BinaryNetwork,
+    on_epoch: EpochCallback | None = None,
+) -> BinaryNetwork:
+    """One weight set per die of `responses`, each fine-tuned from `init` on its own die."""
+    torch.set_num_threads(config.threads)
+    n_dies = responses[0].n_dies
+    net = init.replicate(n_dies) if init.n_models == 1 else copy.deepcopy(init)
+    if net.n_models != n_dies:
+        raise ConfigError(f"{net.n_models} weight sets for {n_dies} dies")
+    x, y = _training_set(x, y, config)
+    fixed = list(responses)
+    return fit(
+        net,
+        x,
+        y,
+        epochs=config.hardware_epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.finetune_learning_rate,
+        seed=config.seed + 2,
+        hardware=lambda: fixed,
+        on_epoch=on_epoch,
+    )

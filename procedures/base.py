@@ -1,0 +1,226 @@
+"""What the characterisation and sweep procedures share: their parameters (SI units), the
+station and wafer-file life cycle, and the safe state on every way out.
+
+A procedure either receives a connected ``station`` (and optionally an open ``store``) from its
+caller (the command line, the GUI) or opens them itself in ``startup`` from the ``Station file``
+and ``Output file`` parameters. ``shutdown`` always brings the station to its safe state and
+closes what the procedure opened itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pymeasure.experiment import (
+    BooleanParameter,
+    FloatParameter,
+    IntegerParameter,
+    ListParameter,
+    Parameter,
+    Procedure,
+)
+
+from labctl.errors import ConfigError, DataFormatError
+from labctl.station.config import load_station_config
+from labctl.station.station import Station
+from labctl.store.reader import open_wafer
+from labctl.store.wafer_file import WaferFile
+from procedures.die_checks import DEFAULT_MAX_GATE_LEAKAGE_A
+from procedures.die_run import DieRun
+from procedures.events import ROW_COLUMNS
+from procedures.operating_point import operating_point
+from procedures.retry import RetryPolicy, describe_failure
+from procedures.settings import BATCHING_CHOICES, CharacterisationSettings
+
+log = logging.getLogger(__name__)
+
+_DEFAULTS = CharacterisationSettings()
+
+
+class MeasurementProcedure(Procedure):
+    """Base of the die-characterisation and wafer-sweep procedures."""
+
+    DATA_COLUMNS = ROW_COLUMNS
+
+    cycles = IntegerParameter("Cycles", default=_DEFAULTS.cycles, minimum=1, maximum=1000,
+                              description="write P / read / write AP / read cycles per tile")
+    read_voltage = FloatParameter("Read bias", units="V", default=_DEFAULTS.read_voltage_V,
+                                  minimum=0.001, maximum=1.0)
+    write_voltage = FloatParameter("Write pulse amplitude", units="V",
+                                   default=_DEFAULTS.write_voltage_V, minimum=0.0, maximum=2.0)
+    write_width = FloatParameter("Write pulse width", units="s", default=_DEFAULTS.write_width_s,
+                                 minimum=1e-9, maximum=1e-3)
+    nplc = FloatParameter("NPLC", default=_DEFAULTS.nplc, minimum=0.01, maximum=10.0,
+                          description="integration time per reading in power-line cycles")
+    batching = ListParameter("Read batching", choices=list(BATCHING_CHOICES),
+                             default=_DEFAULTS.batching)
+    retry_attempts = IntegerParameter("Attempts per instrument operation", default=3,
+                                      minimum=1, maximum=10)
+    max_gate_leakage = FloatParameter("Gate leakage limit", units="A",
+                                      default=DEFAULT_MAX_GATE_LEAKAGE_A, minimum=1e-12,
+                                      maximum=1.0)
+    checkpoint_interval = FloatParameter("Checkpoint interval", units="s", default=30.0,
+                                         minimum=0.0, maximum=3600.0,
+                                         description="live copies of a running die for viewers")
+    station_file = Parameter("Station file", default="")
+    output_file = Parameter("Output file", default="")
+    wafer_id = Parameter("Wafer ID", default="")
+    resume = BooleanParameter("Resume", default=False)
+
+    #: Injected by the caller, or opened in startup (then also closed in shutdown).
+    station: Station | None = None
+    store: WaferFile | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._owns_station = False
+        self._owns_store = False
+
+    # --- parameters as typed values -------------------------------------------------------------
+    def settings(self) -> CharacterisationSettings:
+        """The characterisation settings (ConfigError if out of range)."""
+        return CharacterisationSettings(
+            cycles=int(self.cycles),
+            read_voltage_V=float(self.read_voltage),
+            write_voltage_V=float(self.write_voltage),
+            write_width_s=float(self.write_width),
+            nplc=float(self.nplc),
+            batching=self.batching,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=int(self.retry_attempts))
+
+    def selected_dies(self) -> list[str]:
+        """Dies this procedure measures (listed as pending when it creates a wafer file)."""
+        raise NotImplementedError
+
+    def procedure_record(self) -> dict[str, Any]:
+        """The JSON stored as the wafer file's ``procedure`` attribute."""
+        return {
+            "procedure": f"{type(self).__module__}.{type(self).__name__}",
+            "settings": self.settings().as_dict(),
+            "retry_attempts": int(self.retry_attempts),
+            "max_gate_leakage_A": float(self.max_gate_leakage),
+            "dies": self.selected_dies(),
+        }
+
+    # --- life cycle -----------------------------------------------------------------------------
+    def startup(self) -> None:
+        """Validate the settings, connect the station and open the wafer file if not given."""
+        self.settings()
+        if self.station is None:
+            if not self.station_file:
+                raise ConfigError("no station: give a Station file (or pass a connected station)")
+            self.station = Station.connect(load_station_config(self.station_file))
+            self._owns_station = True
+        self.prepare(self.station)
+        if self.store is None:
+            self.store = self.open_store(self.station)
+            self._owns_store = True
+
+    def prepare(self, station: Station) -> None:
+        """Hook between connecting and opening the file (e.g. ask the prober where it is)."""
+
+    def open_store(self, station: Station) -> WaferFile:
+        """Create the output file, or open it for resume after checking it fits this run."""
+        if not self.output_file:
+            raise ConfigError("no output file given")
+        path = Path(self.output_file)
+        if self.resume:
+            check_resumable(path, self.wafer_id, self.settings())
+            return WaferFile.open_for_resume(path)
+        return WaferFile.create(path, self.wafer_id or path.stem, station_snapshot(station),
+                                self.procedure_record(), self.selected_dies())
+
+    def require_station(self) -> Station:
+        if self.station is None:
+            raise RuntimeError("startup() must run before execute()")
+        return self.station
+
+    def require_store(self) -> WaferFile:
+        if self.store is None:
+            raise RuntimeError("startup() must run before execute()")
+        return self.store
+
+    def execute(self) -> None:
+        """Measure with the run's read/write operating point applied to the station."""
+        with operating_point(self.require_station(), self.settings()):
+            self.measure()
+
+    def measure(self) -> None:
+        """The procedure's own measurement (station and store are ready)."""
+        raise NotImplementedError
+
+    def die_run(self) -> DieRun:
+        """A die runner wired to this procedure's station, file, settings, emit and stop."""
+        return DieRun(
+            station=self.require_station(),
+            store=self.require_store(),
+            settings=self.settings(),
+            retry=self.retry_policy(),
+            emit=self.emit,
+            should_stop=self.should_stop,
+            max_gate_leakage_A=float(self.max_gate_leakage),
+            checkpoint_interval_s=float(self.checkpoint_interval),
+        )
+
+    def shutdown(self) -> None:
+        """Safe state on every way out; close what startup opened."""
+        try:
+            if self.station is not None:
+                try:
+                    self.station.safe_state()
+                except Exception as exc:
+                    log.error("safe state at shutdown failed: %s", describe_failure(exc))
+        finally:
+            if self._owns_store and self.store is not None:
+                self.store.close()
+                self.store = None
+            if self._owns_station and self.station is not None:
+                self.station.close()
+                self.station = None
+
+
+def station_snapshot(station: Station) -> dict[str, Any]:
+    """Station configuration and instrument IDNs, for the wafer file's ``station`` attribute."""
+    config = station.config
+    return {
+        "name": config.name,
+        "visa_library": config.visa_library,
+        "limits": {key: getattr(config.limits, key) for key in vars(config.limits)},
+        "instruments": {
+            role: {"driver": inst.driver, "resource": inst.resource, "timeout_s": inst.timeout_s}
+            for role, inst in config.instruments.items()
+        },
+        "idn": station.identify(),
+    }
+
+
+def check_resumable(path: Path, wafer_id: str, settings: CharacterisationSettings) -> None:
+    """Refuse to resume a file of another wafer, or one measured with other settings.
+
+    Raises (LabctlError / DataFormatError, one line) before anything is changed.
+    """
+    with open_wafer(path) as reader:
+        info = reader.info
+    if info.kind != "measurement":
+        raise DataFormatError(f"{path} is a {info.kind} file, not a measurement; cannot resume")
+    if wafer_id and info.wafer_id != wafer_id:
+        raise ConfigError(
+            f"{path} holds wafer {info.wafer_id!r}, but this run measures {wafer_id!r}; "
+            "resume with the same wafer (same --seed for --sim)"
+        )
+    stored = info.procedure.get("settings")
+    if isinstance(stored, dict):
+        wanted = settings.as_dict()
+        differing = sorted(k for k in wanted if k in stored and stored[k] != wanted[k])
+        if differing:
+            detail = ", ".join(f"{k} {stored[k]!r} (now {wanted[k]!r})" for k in differing)
+            raise ConfigError(
+                f"{path} was measured with other settings: {detail}; resume with the same "
+                "settings so that all dies are comparable"
+            )
+

@@ -1,0 +1,173 @@
+"""One die of a sweep, start to finish: step, contact, check, characterise, separate, record.
+
+The outcome is recorded in the wafer file (complete with its data, or failed with a one-line
+reason) and announced with a ``die`` event. A die that cannot be characterised (open contact
+after one re-contact, gross gate short, no switching, instrument failures that outlasted the
+retries) is failed and the sweep goes on; a stop request fails the die as aborted and
+propagates; anything else (a refused setting, a full disk, a bug) fails the die and propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pyvisa.errors import VisaIOError
+
+from labctl.errors import InstrumentError
+from labctl.station.station import Station
+from labctl.store.wafer_file import WaferFile
+from labctl.wafer_map import parse_die_name
+from procedures.die_checks import DieCheckFailed, check_gate_leakage, contact_is_open
+from procedures.events import DIE_TOPIC, DieEvent, DieStatus
+from procedures.measurement import (
+    DieCharacteriser,
+    StopRequested,
+    TileReads,
+    die_stats,
+    row_records,
+)
+from procedures.retry import RetryPolicy, describe_failure
+from procedures.settings import CharacterisationSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Failures that end one die but not the sweep (instrument trouble and die-level defects).
+DIE_FAILURES: tuple[type[BaseException], ...] = (
+    DieCheckFailed, InstrumentError, VisaIOError, TimeoutError, ConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class DieOutcome:
+    """How a die ended; `instrument_failure` tells instrument trouble from a bad die."""
+
+    name: str
+    status: DieStatus
+    reason: str | None = None
+    instrument_failure: bool = False
+
+
+def recover_station(station: Station) -> None:
+    """Before a retry: drop late replies from every connection and stop any acquisition."""
+    for driver in station.instruments().values():
+        driver.adapter.flush_read_buffer()
+    station.read_smu.stop_buffer()
+
+
+@dataclass
+class DieRun:
+    """Everything a die needs from its procedure."""
+
+    station: Station
+    store: WaferFile
+    settings: CharacterisationSettings
+    retry: RetryPolicy
+    emit: Callable[[str, Any], None]
+    should_stop: Callable[[], bool]
+    max_gate_leakage_A: float
+    checkpoint_interval_s: float
+
+    def run(self, name: str, die_index: int, position: int, total: int,
+            step: bool = True) -> DieOutcome:
+        """Measure die `name`, the `position`-th (0-based) of `total` in this run."""
+        self._event(name, "started", position, total)
+        self.store.begin_die(name)
+        try:
+            results = self._measure(name, position, total, step)
+        except StopRequested:
+            reason = "aborted by the operator before the die was complete"
+            self._fail(name, reason, position, total, "aborted")
+            raise
+        except DIE_FAILURES as exc:
+            reason = str(exc) if isinstance(exc, DieCheckFailed) else describe_failure(exc)
+            log.warning("%s failed: %s", name, reason)
+            self._fail(name, reason, position, total, "failed")
+            return DieOutcome(name, "failed", reason,
+                              instrument_failure=not isinstance(exc, DieCheckFailed))
+        except BaseException as exc:
+            self._fail(name, f"sweep stopped: {describe_failure(exc)}", position, total, "failed")
+            raise
+        for result in results:
+            self.store.write_tile(name, result.reads.tile, result.reads.parallel_ohm,
+                                  result.reads.antiparallel_ohm, result.classification)
+        self.store.complete_die(name)
+        for result in results:
+            for record in row_records(die_index, result):
+                self.emit("results", record)
+        stats = die_stats(results)
+        self._event(name, "complete", position, total, cells=stats.cells,
+                    yield_fraction=stats.yield_fraction, defects=stats.defects)
+        return DieOutcome(name, "complete")
+
+    # --- the sequence ---------------------------------------------------------------------------
+    def _measure(self, name: str, position: int, total: int, step: bool) -> list[Any]:
+        prober = self.station.prober
+        if step:
+            col, row = parse_die_name(name)
+            reply = self._call(f"step to {name}", lambda: prober.step_to_die(col, row))
+            if reply[:2] != (col, row):
+                raise InstrumentError(f"prober stepped to ({reply[0]}, {reply[1]}), not {name}")
+        characteriser = DieCharacteriser(
+            self.station, self.settings, self.retry,
+            recover=lambda: recover_station(self.station),
+            should_stop=self.should_stop,
+            on_progress=lambda f: self.emit("progress", 100.0 * (position + f) / total),
+            on_partial=lambda reads: self._checkpoint(name, reads),
+        )
+        n_tiles = len(characteriser.tile_shapes())
+        self._contact(name, n_tiles)
+        leakage_A = self._call("gate leakage check",
+                               lambda: check_gate_leakage(self.station, self.max_gate_leakage_A))
+        log.info("%s: in contact, gate leakage %.3g A", name, leakage_A)
+        results = characteriser.characterise()
+        self._call("separate", prober.chuck.move_separation)
+        return results
+
+    def _contact(self, name: str, n_tiles: int) -> None:
+        """Contact and check; if every reading is open, separate, re-contact once, re-check."""
+        prober = self.station.prober
+        for attempt in (1, 2):
+            if self.should_stop():
+                raise StopRequested("stop requested by the operator")
+            self._call("contact", prober.chuck.move_contact)
+            if not self._call("contact check", lambda: contact_is_open(self.station, n_tiles)):
+                return
+            log.warning("%s: contact reads open everywhere (attempt %d of 2)", name, attempt)
+            self._call("separate", prober.chuck.move_separation)
+        raise DieCheckFailed("contact reads open everywhere, also after separating and "
+                             "re-contacting once")
+
+    def _checkpoint(self, name: str, reads: TileReads) -> None:
+        self.store.update_partial(name, reads.tile, reads.parallel_ohm, reads.antiparallel_ohm,
+                                  reads.rows_done())
+        self.store.checkpoint(name, min_interval_s=self.checkpoint_interval_s)
+
+    def _fail(self, name: str, reason: str, position: int, total: int,
+              status: DieStatus) -> None:
+        """Record the failure, then bring the station to its safe state for the next die."""
+        try:
+            self.store.fail_die(name, reason)
+        finally:
+            self._event(name, status, position, total, reason=reason)
+            try:
+                self.station.safe_state()
+            except Exception as exc:  # the next die (or the shutdown) will tell
+                log.error("safe state after %s failed: %s", name, describe_failure(exc))
+
+    def _call(self, what: str, operation: Callable[[], T]) -> T:
+        return self.retry.call(operation, what=what,
+                               recover=lambda: recover_station(self.station))
+
+    def _event(self, name: str, status: DieStatus, position: int, total: int, *,
+               cells: int = 0, yield_fraction: float | None = None,
+               defects: dict[str, int] | None = None, reason: str | None = None) -> None:
+        event: DieEvent = {
+            "die": name, "status": status, "index": position, "total": total, "cells": cells,
+            "yield_fraction": yield_fraction, "defects": dict(defects or {}), "reason": reason,
+        }
+        self.emit(DIE_TOPIC, event)
