@@ -21,6 +21,7 @@ from typing import Any
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from labctl.errors import LabctlError
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
 from labctl.sweep.runner import ProcedureRunner
@@ -108,7 +109,7 @@ class SweepWorker(QThread):
             else:
                 outcome = SweepOutcome.FINISHED
         except Exception as exc:  # reported to the operator; the procedure already shut down
-            log.error("sweep failed: %s", exc, exc_info=not _is_labctl_error(exc))
+            log.error("sweep failed: %s", exc, exc_info=not isinstance(exc, LabctlError))
             outcome, detail = SweepOutcome.FAILED, str(exc) or type(exc).__name__
             if self._abort.is_set():
                 outcome = SweepOutcome.ABORTED
@@ -127,9 +128,3 @@ class SweepWorker(QThread):
                 self.runner.request_stop()
         elif topic == "log":
             log.info("%s", record)
-
-
-def _is_labctl_error(exc: BaseException) -> bool:
-    from labctl.errors import LabctlError
-
-    return isinstance(exc, LabctlError)

@@ -14,20 +14,22 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from labctl.errors import SafetyError
+from labctl.station.config import Limits
 from labctl.station.station import Station
 from procedures.settings import CharacterisationSettings
 
 
-def check_against_limits(station: Station, settings: CharacterisationSettings) -> None:
+def check_against_limits(
+    limits: Limits, settings: CharacterisationSettings, station_name: str
+) -> None:
     """SafetyError if the settings exceed the station's hard limits."""
-    limits = station.limits
     for what, value_V, limit_V in (
         ("read bias", settings.read_voltage_V, limits.max_read_voltage_V),
         ("write pulse amplitude", settings.write_voltage_V, limits.max_write_voltage_V),
     ):
         if value_V > limit_V:
             raise SafetyError(
-                f"{what} {value_V:g} V exceeds station {station.name!r} limit of {limit_V:g} V; "
+                f"{what} {value_V:g} V exceeds station {station_name!r} limit of {limit_V:g} V; "
                 "nothing was sent"
             )
 
@@ -35,7 +37,7 @@ def check_against_limits(station: Station, settings: CharacterisationSettings) -
 @contextmanager
 def operating_point(station: Station, settings: CharacterisationSettings) -> Iterator[None]:
     """Within the block the station's read/write operating points are the run's settings."""
-    check_against_limits(station, settings)
+    check_against_limits(station.limits, settings, station.name)
     original = station.config
     limits = replace(
         original.limits,

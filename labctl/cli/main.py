@@ -21,7 +21,8 @@ from labctl.errors import LabctlError
 COMMAND_MODULES = (
     "labctl.cli.sim_cmd",
     "labctl.cli.station_cmd",
-    "labctl.cli.demo_cmd",
+    "labctl.cli.tour_cmd",
+    "labctl.cli.reproduce_cmd",
     "labctl.cli.sweep_cmd",
     "labctl.cli.inspect_cmd",
     "labctl.cli.report_cmd",

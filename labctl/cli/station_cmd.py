@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-from labctl.errors import ConfigError
-from labctl.station.config import StationConfig, load_station_config, sim_station_config
+from labctl.cli.station_source import add_station_options, station_config_from_args
+from labctl.station.config import StationConfig
 from labctl.station.station import Station
-
-DEFAULT_SEED = 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,23 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Connect to every instrument of the station, identify it and report its "
         "role, VISA resource, identification and state. Nothing is moved or switched.",
     )
-    source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--sim", action="store_true", help="start the embedded simulated station and check it"
-    )
-    source.add_argument("--station", type=Path, metavar="FILE", help="station TOML file")
-    check.add_argument(
-        "--seed", type=int, default=None,
-        help=f"simulator seed (only with --sim; default {DEFAULT_SEED})",
-    )
+    add_station_options(check)
     check.set_defaults(func=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
     """Print one line per instrument; exit status 1 if any status query failed."""
-    if args.seed is not None and not args.sim:
-        raise ConfigError("--seed only applies with --sim")
-    with _station_config(args) as config:
+    with station_config_from_args(args) as config:
         station = Station.connect(config)
         try:
             identities = station.identify()
@@ -48,19 +33,6 @@ def run_check(args: argparse.Namespace) -> int:
             station.close()
     print(_report(config, identities, status))
     return 1 if any(text.startswith("error:") for text in status.values()) else 0
-
-
-@contextmanager
-def _station_config(args: argparse.Namespace) -> Iterator[StationConfig]:
-    """The station file's config, or the simulated station's (kept running meanwhile)."""
-    if not args.sim:
-        yield load_station_config(args.station)
-        return
-    from labctl.sim.embedded import start_sim_station  # only --sim needs the simulator
-
-    seed = DEFAULT_SEED if args.seed is None else args.seed
-    with start_sim_station(seed=seed) as sim:
-        yield sim_station_config(sim.resources)
 
 
 def _report(config: StationConfig, identities: dict[str, str], status: dict[str, str]) -> str:

@@ -1,5 +1,7 @@
 """start_sim_station and `labctl sim serve`: resources, ports, clean stop."""
 
+# ruff: noqa: F811  (pytest fixtures imported from sim_fixtures are parameters)
+
 from __future__ import annotations
 
 import os
@@ -11,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from sim_clients import RawClient
+from sim_fixtures import RawClient, visa_open, visa_rm  # noqa: F401 (fixtures)
 
 from labctl.cli.main import main
 from labctl.errors import LabctlError

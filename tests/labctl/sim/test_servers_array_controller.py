@@ -1,9 +1,12 @@
 """The emulated row/column controller: selection, writes, routing, scans, inference inputs."""
 
+# ruff: noqa: F811  (pytest fixtures imported from sim_fixtures are parameters)
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sim_fixtures import raw, station, visa_open, visa_rm  # noqa: F401 (fixtures)
 
 from labctl.defects import DefectCode
 

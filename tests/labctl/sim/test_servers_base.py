@@ -6,7 +6,7 @@ import socket
 import threading
 
 import pytest
-from sim_clients import RawClient
+from sim_fixtures import RawClient
 
 from labctl.sim.servers.base import MAX_LINE_BYTES, LineInstrument, LineServer
 

@@ -1,10 +1,13 @@
 """The emulated Keithley 2450s: SCPI subset, physics-backed readings, buffers, errors."""
 
+# ruff: noqa: F811  (pytest fixtures imported from sim_fixtures are parameters)
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from pymeasure.instruments.keithley import Keithley2450
+from sim_fixtures import RawClient, pymeasure_open, raw, station  # noqa: F401
 
 from labctl.sim.embedded import start_sim_station
 from labctl.sim.params import SimParams
@@ -113,8 +116,6 @@ def test_current_limit_clamps_and_sets_trip_flag(raw, station):
 
 def test_gross_short_shows_in_gate_current():
     with start_sim_station(seed=3, params=SimParams(gross_short_probability=1.0)) as station:
-        from sim_clients import RawClient
-
         clients = {role: RawClient(res) for role, res in station.resources.items()}
         try:
             contact_and_route(clients)

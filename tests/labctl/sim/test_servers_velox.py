@@ -1,9 +1,12 @@
 """The emulated Velox prober: raw SCI replies and PyMeasure's unmodified Velox driver."""
 
+# ruff: noqa: F811  (pytest fixtures imported from sim_fixtures are parameters)
+
 from __future__ import annotations
 
 import pytest
 from pymeasure.instruments.formfactor.velox import Velox
+from sim_fixtures import pymeasure_open, raw, station  # noqa: F401 (fixtures)
 
 from labctl.sim.state import DIE_PITCH_UM
 from labctl.wafer_map import WAFER_MAP

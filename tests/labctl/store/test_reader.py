@@ -103,7 +103,7 @@ def test_a_die_without_its_attributes_is_refused(good: Path, tmp_path: Path) -> 
     def edit(h5: h5py.File) -> None:
         del h5["dies/die_03_00"].attrs["status"]
 
-    with pytest.raises(DataFormatError, match="die_03_00 lacks attribute.*status"):
+    with pytest.raises(DataFormatError, match=r"die_03_00 lacks attribute.*status"):
         open_wafer(_broken(good, tmp_path, edit))
 
 

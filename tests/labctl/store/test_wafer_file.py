@@ -204,7 +204,7 @@ def test_create_reports_unwritable_paths(tmp_path: Path, target: str) -> None:
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "a_dir").mkdir()
     before = sorted(p.name for p in tmp_path.iterdir())
-    with pytest.raises(LabctlError, match="cannot write|already exists") as info:
+    with pytest.raises(LabctlError, match=r"cannot write|already exists") as info:
         WaferFile.create(tmp_path / target, "W42", STATION, PROCEDURE)
     assert "\n" not in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -233,7 +233,7 @@ def test_die_selection() -> None:
     assert resolve_die_selection(None) == list(ALL_DIE_NAMES)
     assert resolve_die_selection("all") == list(ALL_DIE_NAMES)
     assert resolve_die_selection("die_03_01, die_02_00,die_03_01") == ["die_02_00", "die_03_01"]
-    with pytest.raises(LabctlError, match="unknown die name.*die_00_00.*bogus"):
+    with pytest.raises(LabctlError, match=r"unknown die name.*die_00_00.*bogus"):
         resolve_die_selection(["die_00_00", "bogus", "die_02_00"])
     with pytest.raises(LabctlError, match="empty"):
         resolve_die_selection(" , ")

@@ -1,0 +1,167 @@
+"""Weight files: safetensors tensors plus labctl's JSON metadata in the safetensors header.
+
+Tensors per layer k: `layer<k>.sign` (int8 ±1, what goes onto the die), `layer<k>.latent`
+(float32, to resume training), `layer<k>.scale` and `layer<k>.bias` (float32, the digital
+periphery); each with a leading model axis of length 1. The header's `labctl` entry is JSON:
+format name and version, mode, die, data file, seed, software version, layer sizes,
+preprocessing and metrics. Loading checks all of it and names what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from labctl import __version__
+from labctl.errors import DataFormatError
+from labctl.training.network import BinaryNetwork
+
+WEIGHTS_FORMAT = "labctl-binary-network"
+WEIGHTS_FORMAT_VERSION = 1
+_HEADER_KEY = "labctl"
+MODES = ("ideal", "unaware", "hardware-aware", "statistics-aware")
+
+
+@dataclass
+class WeightMetadata:
+    """What a weight file says about itself (stored as JSON in its header)."""
+
+    mode: str
+    seed: int
+    layer_sizes: tuple[int, ...]
+    die: str | None = None
+    data_file: str | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    software_version: str = __version__
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": WEIGHTS_FORMAT,
+                "format_version": WEIGHTS_FORMAT_VERSION,
+                "mode": self.mode,
+                "die": self.die,
+                "data_file": self.data_file,
+                "seed": self.seed,
+                "software_version": self.software_version,
+                "layer_sizes": list(self.layer_sizes),
+                "preprocessing": self.preprocessing,
+                "metrics": self.metrics,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> WeightMetadata:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"{source}: metadata is not JSON: {exc}") from exc
+        if not isinstance(raw, dict) or raw.get("format") != WEIGHTS_FORMAT:
+            raise DataFormatError(f"{source}: not a labctl weight file")
+        version = raw.get("format_version")
+        if not isinstance(version, int) or version > WEIGHTS_FORMAT_VERSION:
+            raise DataFormatError(
+                f"{source}: weight format version {version!r} is newer than this labctl "
+                f"supports ({WEIGHTS_FORMAT_VERSION})"
+            )
+        try:
+            mode, seed, sizes = raw["mode"], raw["seed"], raw["layer_sizes"]
+        except KeyError as exc:
+            raise DataFormatError(f"{source}: metadata lacks {exc.args[0]!r}") from exc
+        if mode not in MODES:
+            raise DataFormatError(f"{source}: unknown mode {mode!r}")
+        if not isinstance(sizes, list) or len(sizes) < 2:
+            raise DataFormatError(f"{source}: bad layer_sizes {sizes!r}")
+        return cls(
+            mode=mode,
+            seed=int(seed),
+            layer_sizes=tuple(int(n) for n in sizes),
+            die=raw.get("die"),
+            data_file=raw.get("data_file"),
+            preprocessing=dict(raw.get("preprocessing") or {}),
+            metrics=dict(raw.get("metrics") or {}),
+            software_version=str(raw.get("software_version", "unknown")),
+        )
+
+
+def save_weights(path: Path, net: BinaryNetwork, metadata: WeightMetadata) -> None:
+    """Write a single-model network and its metadata to `path` (parents created)."""
+    if net.n_models != 1:
+        raise ValueError("save one weight set per file (use BinaryNetwork.take for a die)")
+    if tuple(metadata.layer_sizes) != net.layer_sizes:
+        raise ValueError(f"metadata layer sizes {metadata.layer_sizes} != {net.layer_sizes}")
+    tensors: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for k in range(net.n_layers):
+            latent = net.latent[k].detach().contiguous()
+            tensors[f"layer{k}.sign"] = torch.where(latent >= 0, 1, -1).to(torch.int8)
+            tensors[f"layer{k}.latent"] = latent.clone()
+            tensors[f"layer{k}.scale"] = net.scale[k].detach().contiguous().clone()
+            tensors[f"layer{k}.bias"] = net.bias[k].detach().contiguous().clone()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={_HEADER_KEY: metadata.to_json()})
+
+
+def read_metadata(path: Path) -> WeightMetadata:
+    """Only the metadata of a weight file (cheap)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"weight file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path}: not a safetensors file ({exc})") from exc
+    if _HEADER_KEY not in header:
+        raise DataFormatError(f"{path}: safetensors file without labctl metadata")
+    return WeightMetadata.from_json(header[_HEADER_KEY], str(path))
+
+
+def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
+    """The network and metadata of a weight file; DataFormatError naming any inconsistency."""
+    metadata = read_metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path}: unreadable tensors ({exc})") from exc
+    sizes = metadata.layer_sizes
+    net = BinaryNetwork(sizes, n_models=1)
+    expected = {}
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        expected[f"layer{k}.sign"] = ((1, n_in, n_out), torch.int8)
+        expected[f"layer{k}.latent"] = ((1, n_in, n_out), torch.float32)
+        expected[f"layer{k}.scale"] = ((1, 1, n_out), torch.float32)
+        expected[f"layer{k}.bias"] = ((1, 1, n_out), torch.float32)
+    if set(tensors) != set(expected):
+        raise DataFormatError(
+            f"{path}: tensors {sorted(tensors)} do not match layer sizes {list(sizes)}"
+        )
+    for name, (shape, dtype) in expected.items():
+        tensor = tensors[name]
+        if tuple(tensor.shape) != shape or tensor.dtype != dtype:
+            raise DataFormatError(
+                f"{path}: {name} is {tuple(tensor.shape)} {tensor.dtype}, expected {shape} {dtype}"
+            )
+        if dtype == torch.float32 and not bool(torch.isfinite(tensor).all()):
+            raise DataFormatError(f"{path}: {name} holds non-finite values")
+    with torch.no_grad():
+        for k in range(net.n_layers):
+            sign, latent = tensors[f"layer{k}.sign"], tensors[f"layer{k}.latent"]
+            if not bool(((sign == 1) | (sign == -1)).all()):
+                raise DataFormatError(f"{path}: layer{k}.sign holds values other than ±1")
+            if not bool((torch.where(latent >= 0, 1, -1).to(torch.int8) == sign).all()):
+                raise DataFormatError(f"{path}: layer{k}.sign disagrees with layer{k}.latent")
+            net.latent[k].copy_(latent)
+            net.scale[k].copy_(tensors[f"layer{k}.scale"])
+            net.bias[k].copy_(tensors[f"layer{k}.bias"])
+    net.eval()
+    return net, metadata
