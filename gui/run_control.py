@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.dialogs import show_exception
 from gui.parameter_inputs import ParameterForm, procedure_parameters
 from gui.sweep_worker import SweepRequest
 from labctl.errors import ConfigError
@@ -35,7 +36,7 @@ from procedures.wafer_sweep import WaferSweepProcedure
 MANAGED_PARAMETERS = ("dies", "output_file", "station_file", "resume")
 #: GUI defaults that differ from the command line's: row-batched reads and frequent
 #: checkpoints, so the live view fills in row by row and abort is honoured row by row.
-GUI_DEFAULTS: dict[str, Any] = {"batching": "row", "checkpoint_interval": 1.0}
+GUI_DEFAULTS: dict[str, Any] = {"batching": "row", "checkpoint_interval": 0.25}
 
 
 class RunState:
@@ -148,24 +149,26 @@ class RunControlPanel(QWidget):
         self.pause_button.clicked.connect(self.pause_requested.emit)
         self.abort_button.clicked.connect(self.abort_requested.emit)
         self.resume_button.clicked.connect(self._resume_clicked)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.abort_button,
-                       self.resume_button):
-            buttons.addWidget(button)
-
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("%p %")
+        self.progress.setMinimumWidth(160)
         self.state_label = QLabel("Idle")
-        self.state_label.setWordWrap(True)
+
+        #: Buttons, progress and state: the window shows this bar where it is always visible.
+        self.bar = QWidget()
+        bar_layout = QHBoxLayout(self.bar)
+        bar_layout.setContentsMargins(4, 2, 4, 2)
+        for button in (self.start_button, self.pause_button, self.abort_button,
+                       self.resume_button):
+            bar_layout.addWidget(button)
+        bar_layout.addWidget(self.progress, 1)
+        bar_layout.addWidget(self.state_label, 2)
 
         layout = QVBoxLayout(self)
         layout.addLayout(output_row)
         layout.addWidget(dies_box)
         layout.addWidget(params_box)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.state_label)
         layout.addStretch(1)
         self._update()
 
@@ -214,8 +217,6 @@ class RunControlPanel(QWidget):
         try:
             request = self.build_request()
         except ConfigError as exc:
-            from gui.dialogs import show_exception
-
             show_exception(self, exc)
             return
         self.start_requested.emit(request)

@@ -18,7 +18,7 @@ STATUS_COLORS: dict[str, str] = {
 }
 #: Colour of a die that has no value for the chosen metric.
 NO_VALUE_COLOR = "#f2f2f2"
-SELECTED_OUTLINE_COLOR = "#1f3fbf"
+SELECTED_OUTLINE_COLOR = "#d000d0"  # magenta: absent from every palette used
 
 #: Defect code -> colour in the defect map and its legend.
 DEFECT_COLORS: dict[DefectCode, str] = {

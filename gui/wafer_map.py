@@ -88,6 +88,7 @@ class WaferMapWidget(QWidget):
         configure_pyqtgraph()
         self._statuses: dict[str, str] = {name: "pending" for name in _all_names()}
         self._metric_values: dict[str, dict[str, float | None]] = {}
+        self._metric_notes: dict[str, str] = {}
         self._mode = STATUS_MODE
         self._selected: str | None = None
 
@@ -141,11 +142,14 @@ class WaferMapWidget(QWidget):
     def statuses(self) -> dict[str, str]:
         return dict(self._statuses)
 
-    def set_metric_values(self, key: str, values: Mapping[str, float | None]) -> None:
-        """Per-die values of one metric in stored units (fractions for yield, TMR, error)."""
+    def set_metric_values(self, key: str, values: Mapping[str, float | None],
+                          note: str = "") -> None:
+        """Per-die values of one metric in stored units (fractions for yield, TMR, error);
+        ``note`` says where they come from (shown under the map)."""
         if key not in METRIC_BY_KEY:
             raise KeyError(f"unknown wafer-map metric {key!r}")
         self._metric_values[key] = dict(values)
+        self._metric_notes[key] = note
         if self._mode == key:
             self._refresh()
 
@@ -266,13 +270,14 @@ class WaferMapWidget(QWidget):
                             f"\nstatus: {self._statuses[name]}")
             self._labels[name].setColor(QColor("#ffffff" if dark else "#303030"))
         missing = len(self._items) - len(shown)
-        self.caption.setText(f"{metric.title}: {len(shown)} dies"
+        note = self._metric_notes.get(metric.key, "")
+        self.caption.setText(f"{metric.title}{f' ({note})' if note else ''}: {len(shown)} dies"
                              + (f", {missing} without a value (light grey)" if missing else ""))
 
     def _refresh_outlines(self) -> None:
         for name, item in self._items.items():
             if name == self._selected:
-                item.setPen(QPen(QColor(SELECTED_OUTLINE_COLOR), 0.08))
+                item.setPen(QPen(QColor(SELECTED_OUTLINE_COLOR), 0.1))
                 item.setZValue(2)
             else:
                 item.setPen(QPen(QColor("#606060"), 0))

@@ -30,6 +30,7 @@ from labctl.store.wafer_file import WaferFile
 from procedures.die_checks import DEFAULT_MAX_GATE_LEAKAGE_A
 from procedures.die_run import DieRun
 from procedures.events import ROW_COLUMNS
+from procedures.measurement import StopRequested
 from procedures.operating_point import operating_point
 from procedures.retry import RetryPolicy, describe_failure
 from procedures.settings import BATCHING_CHOICES, CharacterisationSettings
@@ -58,6 +59,8 @@ class MeasurementProcedure(Procedure):
                              default=_DEFAULTS.batching)
     retry_attempts = IntegerParameter("Attempts per instrument operation", default=3,
                                       minimum=1, maximum=10)
+    retry_backoff = FloatParameter("First retry back-off", units="s", default=0.5, minimum=0.0,
+                                   maximum=60.0, description="doubles on every further retry")
     max_gate_leakage = FloatParameter("Gate leakage limit", units="A",
                                       default=DEFAULT_MAX_GATE_LEAKAGE_A, minimum=1e-12,
                                       maximum=1.0)
@@ -91,7 +94,9 @@ class MeasurementProcedure(Procedure):
         )
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(attempts=int(self.retry_attempts))
+        backoff_s = float(self.retry_backoff)
+        return RetryPolicy(attempts=int(self.retry_attempts), initial_backoff_s=backoff_s,
+                           max_backoff_s=max(backoff_s, RetryPolicy.max_backoff_s))
 
     def selected_dies(self) -> list[str]:
         """Dies this procedure measures (listed as pending when it creates a wafer file)."""
@@ -103,6 +108,7 @@ class MeasurementProcedure(Procedure):
             "procedure": f"{type(self).__module__}.{type(self).__name__}",
             "settings": self.settings().as_dict(),
             "retry_attempts": int(self.retry_attempts),
+            "retry_backoff_s": float(self.retry_backoff),
             "max_gate_leakage_A": float(self.max_gate_leakage),
             "dies": self.selected_dies(),
         }
@@ -147,8 +153,11 @@ class MeasurementProcedure(Procedure):
 
     def execute(self) -> None:
         """Measure with the run's read/write operating point applied to the station."""
-        with operating_point(self.require_station(), self.settings()):
-            self.measure()
+        try:
+            with operating_point(self.require_station(), self.settings()):
+                self.measure()
+        except StopRequested:
+            log.warning("measurement stopped on request; the die in progress is marked aborted")
 
     def measure(self) -> None:
         """The procedure's own measurement (station and store are ready)."""

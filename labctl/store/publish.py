@@ -2,16 +2,21 @@
 
 HDF5 is not journaled: a process killed while it updates a file in place can leave metadata half
 written. labctl therefore never modifies a published wafer file. Each change is written into a
-temporary file in the same directory (a byte copy of the last published state, then the change),
-closed, fsync'ed and moved over the published name with ``os.replace`` (atomic on POSIX and
-Windows). A reader, or a kill -9 at any moment, sees either the old or the new file; a stray
-temporary file is removed by the next :func:`remove_stray_files` (the writer's resume).
+temporary file in the same directory (a copy of a base snapshot, then the change), closed,
+fsync'ed and moved over the published name with ``os.replace`` (atomic on POSIX and Windows).
+A reader, or a kill -9 at any moment, sees either the old or the new file; stray temporary files
+are removed by the next :func:`remove_stray_files` (the writer's resume).
+
+The base snapshot is a hard link to a published file (:func:`snapshot`): published files are
+never written again, so the link keeps that state for free, and copies use the kernel's
+``copy_file_range`` (a reflink on filesystems that support it) instead of Python I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,15 +33,20 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{_TEMP_SUFFIX}")
 
 
+def snapshot_path_for(path: Path) -> Path:
+    """Where the writer of `path` keeps its base snapshot."""
+    return path.with_name(f".{path.name}.base")
+
+
 def stray_files(path: Path) -> list[Path]:
-    """Temporary files that a killed writer of `path` may have left behind."""
+    """Temporary files that a writer of `path` killed mid-publish may have left behind."""
     return sorted(path.parent.glob(f".{glob_escape(path.name)}.*{_TEMP_SUFFIX}"))
 
 
 def remove_stray_files(path: Path) -> list[Path]:
-    """Delete :func:`stray_files` of `path`; returns what was removed."""
+    """Delete :func:`stray_files` and any base snapshot of `path`; returns what was removed."""
     removed = []
-    for stray in stray_files(path):
+    for stray in [*stray_files(path), snapshot_path_for(path)]:
         with contextlib.suppress(FileNotFoundError):
             stray.unlink()
             removed.append(stray)
@@ -62,19 +72,19 @@ def check_output_path(path: Path) -> None:
         raise LabctlError(f"cannot write {path}: directory {parent} is not writable")
 
 
-def publish(path: Path, base_image: bytes | None, change: Callable[[h5py.File], None]) -> None:
-    """Write `base_image` (None: a new empty HDF5 file) to a temporary file, apply `change` to it
+def publish(path: Path, base: Path | None, change: Callable[[h5py.File], None]) -> None:
+    """Copy `base` (None: start a new empty HDF5 file) to a temporary file, apply `change` to it
     through h5py, make it durable and atomically move it to `path`.
 
     On any exception the temporary file is removed and `path` is left as it was.
     """
     tmp = temp_path_for(path)
     try:
-        if base_image is None:
+        if base is None:
             with h5py.File(tmp, "w") as h5:
                 change(h5)
         else:
-            tmp.write_bytes(base_image)
+            copy_file(base, tmp)
             with h5py.File(tmp, "r+") as h5:
                 change(h5)
         _fsync_file(tmp)
@@ -86,6 +96,43 @@ def publish(path: Path, base_image: bytes | None, change: Callable[[h5py.File], 
         tmp.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def snapshot(path: Path) -> Path:
+    """Keep the current content of published `path` as the base of later publishes: a hard link
+    (no copy) where the filesystem allows, else a copy. Returns the snapshot's path."""
+    target = snapshot_path_for(path)
+    staging = temp_path_for(path)
+    try:
+        try:
+            os.link(path, staging)
+        except OSError:
+            copy_file(path, staging)
+        os.replace(staging, target)
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise LabctlError(f"cannot write beside {path}: {exc.strerror or exc}") from exc
+    return target
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Byte copy inside the kernel (copy_file_range, reflink where supported), else shutil."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                n = os.copy_file_range(src.fileno(), dst.fileno(), size - copied)
+                if n == 0:
+                    break
+                copied += n
+        except (AttributeError, OSError):
+            copied = -1
+        if copied != size:
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
+            shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _fsync_file(path: Path) -> None:

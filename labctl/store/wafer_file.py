@@ -5,9 +5,9 @@ memory) and, for the live view, ``update_partial`` + ``checkpoint`` -> ``complet
 (``complete``: data and status published together) or ``fail_die`` (``failed`` with a reason).
 
 Every call that changes the file publishes a new file atomically (:mod:`labctl.store.publish`):
-the last clean state (all finished dies, no partial data) is kept as bytes in memory, copied into
-a temporary file, the change and the running die's data are written, and the file replaces the
-published one. A kill -9 leaves the previous or the new file, never a damaged one, and a reader
+the last clean state (finished dies, no partial data) is kept as a hard-linked snapshot, copied
+into a temporary file, the change and the running die's data are written, and the file replaces
+the published one. A kill -9 leaves the previous or the new file, never a damaged one, and a reader
 can open the file at any time. :meth:`WaferFile.open_for_resume` turns dies left ``running`` back
 into ``pending`` and removes stray temporary files.
 """
@@ -47,7 +47,7 @@ from labctl.store.layout import (
     utc_now_iso,
     write_tile_group,
 )
-from labctl.store.publish import check_output_path, publish, remove_stray_files
+from labctl.store.publish import check_output_path, publish, remove_stray_files, snapshot
 from labctl.store.reader import WaferReader, die_sort_key
 from labctl.wafer_map import ALL_DIE_NAMES, parse_die_name
 
@@ -91,7 +91,7 @@ class WaferFile:
         self.path = path
         self._statuses = statuses
         self._lock = lock
-        self._image = path.read_bytes()
+        self._base = snapshot(path)
         self._running: dict[str, _RunningDie] = {}
         self._last_checkpoint_s = -float("inf")
         self.classifier = ClassifierConfig()
@@ -156,7 +156,9 @@ class WaferFile:
         return cls(path, statuses, lock)
 
     def close(self) -> None:
-        """Release the single-writer lock. Dies still running stay as last published."""
+        """Drop the base snapshot and release the single-writer lock. Dies still running stay
+        as last published (a resume redoes them)."""
+        self._base.unlink(missing_ok=True)
         self._lock.release()
 
     def __enter__(self) -> WaferFile:
@@ -334,11 +336,11 @@ class WaferFile:
         return die
 
     def _publish(self, change: Callable[[h5py.File], None], clean: bool) -> None:
-        """Publish base image + `change`; a clean result (no partial data) becomes the base, so
-        that partial data never accumulates in the file."""
-        publish(self.path, self._image, change)
+        """Publish base snapshot + `change`; a clean result (no partial data) becomes the new
+        base, so that partial data never accumulates in the file."""
+        publish(self.path, self._base, change)
         if clean:
-            self._image = self.path.read_bytes()
+            self._base = snapshot(self.path)
 
 
 def write_root_attrs(

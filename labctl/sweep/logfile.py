@@ -31,11 +31,19 @@ class SweepLogFile:
         self.path = path
         self._handler: logging.FileHandler | None = None
         self._levels: dict[str, int] = {}
+        self._console_levels: dict[logging.Handler, int] = {}
 
     def __enter__(self) -> SweepLogFile:
         handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
         handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        # Enabling INFO on labctl's loggers must not flood the console: handlers already on the
+        # root logger keep showing what they showed before (the root level, WARNING by default).
+        root = logging.getLogger()
+        for console in root.handlers:
+            if console.level == logging.NOTSET:
+                self._console_levels[console] = console.level
+                console.setLevel(root.level or logging.WARNING)
         for name in LOGGED_PACKAGES:
             logger = logging.getLogger(name)
             self._levels[name] = logger.level
@@ -52,6 +60,9 @@ class SweepLogFile:
             logger = logging.getLogger(name)
             logger.removeHandler(self._handler)
             logger.setLevel(level)
+        for console, level in self._console_levels.items():
+            console.setLevel(level)
+        self._console_levels.clear()
         self._handler.close()
         self._handler = None
 

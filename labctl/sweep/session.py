@@ -34,6 +34,7 @@ class SweepOptions:
     """Procedure knobs that are not characterisation settings."""
 
     retry_attempts: int = 3
+    retry_backoff_s: float = 0.5
     max_gate_leakage_A: float = 1e-6
     checkpoint_interval_s: float = 30.0
     max_consecutive_failures: int = 3
@@ -71,6 +72,7 @@ def build_procedure(plan: SweepPlan, options: SweepOptions) -> WaferSweepProcedu
         nplc=s.nplc,
         batching=s.batching,
         retry_attempts=options.retry_attempts,
+        retry_backoff=options.retry_backoff_s,
         max_gate_leakage=options.max_gate_leakage_A,
         checkpoint_interval=options.checkpoint_interval_s,
         max_consecutive_failures=options.max_consecutive_failures,

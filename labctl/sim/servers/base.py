@@ -64,6 +64,7 @@ class _LineHandler(socketserver.BaseRequestHandler):
         while True:
             try:
                 chunk = self.request.recv(_RECV_CHUNK_BYTES)
+                _ack_at_once(self.request)
             except OSError:
                 return  # reset by peer, or closed by LineServer.stop()
             if not chunk:
@@ -166,6 +167,18 @@ class LineServer(socketserver.ThreadingTCPServer):
     def unregister_client(self, client: socket.socket) -> None:
         with self._clients_lock:
             self._clients.discard(client)
+
+
+def _ack_at_once(client: socket.socket) -> None:
+    """Acknowledge received data at once instead of after the delayed-ACK timer (~40 ms).
+
+    pyvisa-py does not set TCP_NODELAY, so a command without reply followed by a query leaves
+    the query waiting (Nagle) for the ACK of the command. Linux resets TCP_QUICKACK after
+    use, hence once per recv(); a no-op where the option does not exist.
+    """
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        client.setsockopt(socket.IPPROTO_TCP, quickack, 1)
 
 
 def _shutdown_socket(client: socket.socket) -> None:

@@ -131,7 +131,6 @@ def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_result(
         done = now_done
         if mid_publish_kills == 2 or done >= len(DIES) - 1:
             break
-    print("MIDKILLS", mid_publish_kills, done)
     assert mid_publish_kills >= 1
     writer = start_writer(path, "resume")
     assert writer.wait(timeout=120) == 0

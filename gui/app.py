@@ -1,0 +1,457 @@
+"""The operator's main window: wafer map, die view, run control, instruments, training, log.
+
+What the window shows of a wafer always comes from the wafer file on disk (re-read when the
+writer publishes a new version), so the live view during a sweep and the review of an old file
+are the same code. The window is given a station configuration (or none: read-only review) by
+the command line and never learns whether a simulator or a real bench answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMenuBar,
+    QScrollArea,
+    QSplitter,
+    QStatusBar,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.dialogs import install_excepthook, show_error, show_exception
+from gui.die_view import DieView
+from gui.instruments_panel import InstrumentsPanel
+from gui.log_pane import LogPane
+from gui.run_control import RunControlPanel, RunState
+from gui.style import configure_pyqtgraph, format_percent, format_si
+from gui.sweep_worker import SweepOutcome, SweepRequest, SweepWorker
+from gui.training_panel import TrainingPanel
+from gui.training_results import TrainingResults
+from gui.wafer_data import WaferFileWatcher, WaferSnapshot
+from gui.wafer_map import WaferMapWidget
+from labctl.errors import ConfigError, LabctlError
+from labctl.station.config import StationConfig
+from labctl.store import open_wafer
+from labctl.wafer_map import ALL_DIE_NAMES
+
+log = logging.getLogger("gui")
+
+#: How often the window looks for a newer published wafer file (a stat; reads only on change).
+FILE_POLL_MS = 400
+#: Stored characterisation settings -> sweep procedure parameter (for resume).
+SETTING_PARAMETERS: dict[str, str] = {
+    "cycles": "cycles",
+    "read_voltage_V": "read_voltage",
+    "write_voltage_V": "write_voltage",
+    "write_width_s": "write_width",
+    "nplc": "nplc",
+    "batching": "batching",
+}
+_LOGGERS = ("labctl", "procedures", "drivers", "gui")
+
+
+class MainWindow(QMainWindow):
+    """The whole application window."""
+
+    def __init__(self, station_config: StationConfig | None = None,
+                 wafer_path: str | Path | None = None, station_args: Sequence[str] = (),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        configure_pyqtgraph()
+        self.station_config = station_config
+        self.watcher: WaferFileWatcher | None = None
+        self.snapshot: WaferSnapshot | None = None
+        self.sweep: SweepWorker | None = None
+        self._pending_request: SweepRequest | None = None
+        self._last_file_error = ""
+        self._die_event_count = 0
+
+        self.wafer_map = WaferMapWidget()
+        self.die_view = DieView()
+        self.run_control = RunControlPanel()
+        self.instruments = InstrumentsPanel(station_config)
+        self.training = TrainingPanel(station_args)
+        self.log_pane = LogPane()
+        self.die_summary = QLabel("Select a die on the wafer map")
+        self.die_summary.setWordWrap(True)
+        self.die_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.die_summary.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self._layout()
+        self._menus()
+        self._connect()
+
+        for name in _LOGGERS:
+            self.log_pane.attach(logging.getLogger(name))
+        self.run_control.set_station_available(station_config is not None)
+        self.file_timer = QTimer(self)
+        self.file_timer.setInterval(FILE_POLL_MS)
+        self.file_timer.timeout.connect(self.refresh_from_file)
+        self.file_timer.start()
+        if wafer_path is not None:
+            self.open_wafer(wafer_path)
+        self._update_title()
+        self.instruments.start()
+
+    # ---- building -----------------------------------------------------------------------------
+
+    def _layout(self) -> None:
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(4, 4, 4, 4)
+        left_layout.addWidget(self.wafer_map, 3)
+        left_layout.addWidget(self.die_summary, 1)
+
+        center = QSplitter(Qt.Orientation.Vertical)
+        center.addWidget(self.die_view)
+        center.addWidget(self.log_pane)
+        center.setStretchFactor(0, 5)
+        center.setStretchFactor(1, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(_scrolled(self.run_control), "Run")
+        self.tabs.addTab(_scrolled(self.instruments), "Instruments")
+        self.tabs.addTab(_scrolled(self.training), "Training")
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(center)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 5)
+        splitter.setStretchFactor(2, 2)
+        splitter.setSizes([380, 900, 440])
+        self.setCentralWidget(splitter)
+
+        toolbar = QToolBar("Run")
+        toolbar.setObjectName("run-toolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(self.run_control.bar)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        self.status_bar = QStatusBar()
+        self.setStatusBar(self.status_bar)
+        self.status_bar.showMessage("Ready")
+        self.resize(1680, 1000)
+
+    def _menus(self) -> None:
+        menu_bar = QMenuBar(self)
+        self.setMenuBar(menu_bar)
+        file_menu = QMenu("&File", self)
+        menu_bar.addMenu(file_menu)
+        open_action = QAction("&Open wafer file…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._open_dialog)
+        results_action = QAction("Open training &results…", self)
+        results_action.triggered.connect(self.training.open_button.click)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(open_action)
+        file_menu.addAction(results_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+    def _connect(self) -> None:
+        self.wafer_map.dieSelected.connect(self.show_die)
+        self.run_control.start_requested.connect(self.start_sweep)
+        self.run_control.pause_requested.connect(self.pause_sweep)
+        self.run_control.abort_requested.connect(self.abort_sweep)
+        self.run_control.resume_requested.connect(self.resume_sweep)
+        self.instruments.released.connect(self._launch_sweep)
+        self.training.output_line.connect(self.log_pane.message)
+        self.training.results_loaded.connect(self._show_validation_errors)
+
+    # ---- wafer file ---------------------------------------------------------------------------
+
+    def open_wafer(self, path: str | Path) -> bool:
+        """Show a wafer file (review, or the file a resume continues). False if unusable."""
+        if self._sweep_active():
+            show_error(self, "Sweep running", "Wait for the sweep to end before opening a file.")
+            return False
+        watcher = WaferFileWatcher(path)
+        try:
+            snapshot = watcher.snapshot()
+        except LabctlError as exc:
+            show_exception(self, exc, "cannot open wafer file")
+            return False
+        self.watcher = watcher
+        self.run_control.output_edit.setText(str(watcher.path))
+        self.training.set_wafer(watcher.path)
+        self._apply_snapshot(snapshot)
+        log.info("opened %s (wafer %s, %d of %d dies complete)", watcher.path,
+                 snapshot.wafer_id, snapshot.count("complete"), len(ALL_DIE_NAMES))
+        if self.wafer_map.selected_die() is None:
+            first = next((n for n in ALL_DIE_NAMES if n in snapshot.summaries), ALL_DIE_NAMES[0])
+            self.wafer_map.select_die(first)
+        else:
+            self.show_die(self.wafer_map.selected_die() or ALL_DIE_NAMES[0])
+        self._update_title()
+        return True
+
+    def refresh_from_file(self) -> None:
+        """Re-read the wafer file if the writer published a newer version (timer slot)."""
+        if self.watcher is None or not self.watcher.changed():
+            return
+        if not self.watcher.path.exists():
+            return  # a new sweep has not created it yet
+        try:
+            snapshot = self.watcher.snapshot()
+        except LabctlError as exc:
+            message = str(exc)
+            if message != self._last_file_error:
+                log.warning("cannot read %s: %s", self.watcher.path, message)
+                self._last_file_error = message
+            return
+        self._last_file_error = ""
+        self._apply_snapshot(snapshot)
+        selected = self.wafer_map.selected_die()
+        if selected is not None:
+            self.show_die(selected)
+
+    def _apply_snapshot(self, snapshot: WaferSnapshot) -> None:
+        self.snapshot = snapshot
+        self.wafer_map.set_statuses(snapshot.statuses)
+        for key in ("yield", "defect_count", "median_tmr"):
+            self.wafer_map.set_metric_values(key, snapshot.metric_values(key))
+        left = [n for n, s in snapshot.statuses.items() if s != "complete"]
+        self.run_control.set_resumable(bool(left) and snapshot.kind == "measurement")
+
+    def show_die(self, name: str) -> None:
+        """Show die `name` from the file in the die view (and its summary)."""
+        self.training.set_die(name)
+        if self.watcher is None or self.snapshot is None or not self.watcher.path.exists():
+            self.die_view.clear(f"{name}: no wafer file open")
+            self.die_summary.setText(name)
+            return
+        status = self.snapshot.statuses.get(name, "pending")
+        try:
+            tiles = self.watcher.die_tiles(name)
+        except LabctlError as exc:
+            self.die_view.clear(f"{name}: cannot read ({exc})")
+            return
+        note = ""
+        progress = self.snapshot.progress.get(name)
+        if status == "running" and progress is not None:
+            tile, rows_done, rows = progress
+            note = f"measuring tile {tile}: {rows_done} of {rows} rows"
+        if tiles:
+            self.die_view.show_die(name, status, tiles, note)
+            if status == "running" and self.die_view.current_tile() is not None:
+                self.die_view.set_tile(tiles[-1].index)
+        else:
+            self.die_view.clear(f"{name} · {status} · no data")
+        self.die_summary.setText(self._summary_text(name, status))
+
+    def _summary_text(self, name: str, status: str) -> str:
+        lines = [f"<b>{name}</b>: {status}"]
+        summary = self.snapshot.summaries.get(name) if self.snapshot else None
+        if summary is not None and summary.stats is not None:
+            s = summary.stats
+            defects = ", ".join(f"{k} {v}" for k, v in s.defects.items())
+            lines += [
+                f"yield {format_percent(s.yield_fraction, 2)} ({s.ok} of {s.cells} cells ok)",
+                f"defects: {defects}",
+                f"median R_P {format_si(s.median_r_parallel_ohm, 'Ω')}, "
+                f"R_AP {format_si(s.median_r_antiparallel_ohm, 'Ω')}, "
+                f"TMR {format_percent(s.median_tmr)}",
+            ]
+        if summary is not None and summary.failure_reason:
+            lines.append(f"<span style='color:#c00000'>{summary.failure_reason}</span>")
+        elif self.watcher is not None and status == "failed":
+            lines.append("failed")
+        return "<br>".join(lines)
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open wafer file", "",
+                                              "HDF5 wafer files (*.h5 *.hdf5);;All files (*)")
+        if path:
+            self.open_wafer(path)
+
+    def _show_validation_errors(self, results: TrainingResults) -> None:
+        modes = results.mode_names()
+        mode = "statistics-aware" if "statistics-aware" in modes else modes[0]
+        self.wafer_map.set_metric_values(
+            "validation_error", dict(results.modes[mode].per_die), note=mode)
+
+    # ---- sweep --------------------------------------------------------------------------------
+
+    def start_sweep(self, request: SweepRequest) -> None:
+        """Begin a sweep: free the instruments from the panel, then launch the worker."""
+        if self.station_config is None or self._sweep_active():
+            return
+        if not request.resume and request.output_path.exists():
+            show_error(self, "File exists", f"{request.output_path} already exists. Choose "
+                       "another output file, or open it and press Resume to continue it.")
+            return
+        if not request.output_path.parent.is_dir():
+            show_error(self, "Bad output file",
+                       f"Folder {request.output_path.parent} does not exist.")
+            return
+        self._pending_request = request
+        self.run_control.set_state(RunState.STARTING, "Starting: releasing the instruments …")
+        self.instruments.release()
+
+    def resume_sweep(self, overrides: dict[str, Any]) -> None:
+        """Continue the open wafer file with the settings it was measured with."""
+        if self.watcher is None or self.snapshot is None:
+            show_error(self, "Nothing to resume", "Open the interrupted wafer file first.")
+            return
+        try:
+            request = self._resume_request(overrides)
+        except LabctlError as exc:
+            show_exception(self, exc, "cannot resume")
+            return
+        self.start_sweep(request)
+
+    def _resume_request(self, overrides: dict[str, Any]) -> SweepRequest:
+        assert self.watcher is not None and self.snapshot is not None
+        with open_wafer(self.watcher.path) as reader:
+            info = reader.info
+        parameters = dict(overrides)
+        stored = info.procedure.get("settings", {})
+        for key, name in SETTING_PARAMETERS.items():
+            if key in stored:
+                parameters[name] = stored[key]
+        parameters["wafer_id"] = info.wafer_id
+        dies = info.procedure.get("dies") or list(self.snapshot.statuses)
+        if not isinstance(dies, list) or not all(isinstance(d, str) for d in dies):
+            raise ConfigError(f"{self.watcher.path}: stored die selection is unreadable")
+        left = [d for d in dies if self.snapshot.statuses.get(d) != "complete"]
+        if not left:
+            raise ConfigError(f"every die of {self.watcher.path} is already complete")
+        return SweepRequest(self.watcher.path, tuple(dies), parameters, resume=True)
+
+    def _launch_sweep(self) -> None:
+        request, self._pending_request = self._pending_request, None
+        if request is None or self.station_config is None:
+            self.instruments.start()
+            return
+        try:
+            worker = SweepWorker(self.station_config, request)
+        except (LabctlError, ValueError) as exc:
+            show_exception(self, exc, "bad procedure parameter")
+            self.run_control.set_state(RunState.IDLE, "Idle")
+            self.instruments.start()
+            return
+        worker.progress.connect(self.run_control.set_progress)
+        worker.die_event.connect(self._die_event)
+        worker.finished_with.connect(self._sweep_finished)
+        self.sweep = worker
+        if self.watcher is None or self.watcher.path != request.output_path:
+            self.watcher = WaferFileWatcher(request.output_path)
+            self.snapshot = None
+        self.training.set_wafer(request.output_path)
+        self.run_control.set_progress(0.0)
+        verb = "Resuming" if request.resume else "Sweeping"
+        text = f"{verb} {len(request.dies)} dies into {request.output_path.name}"
+        self.run_control.set_state(RunState.RUNNING, text)
+        log.info("%s %d dies into %s", verb.lower(), len(request.dies), request.output_path)
+        self._update_title()
+        worker.start()
+
+    def pause_sweep(self) -> None:
+        if self.sweep is not None:
+            self.sweep.request_pause()
+            self.run_control.set_state(RunState.PAUSING, "Pausing after the die being measured …")
+            log.info("pause requested: the sweep stops after the current die")
+
+    def abort_sweep(self) -> None:
+        if self.sweep is not None:
+            self.sweep.request_abort()
+            self.run_control.set_state(RunState.ABORTING, "Aborting: station to safe state …")
+            log.warning("abort requested")
+
+    def _die_event(self, event: dict[str, Any]) -> None:
+        self._die_event_count += 1
+        name, status = str(event.get("die")), str(event.get("status"))
+        position = f"{int(event.get('index', 0)) + 1}/{event.get('total', '?')}"
+        if status == "started":
+            log.info("%s started (%s)", name, position)
+            self.wafer_map.select_die(name)  # follow the die being measured
+        elif status in ("complete", "skipped"):
+            yield_text = format_percent(event.get("yield_fraction"), 2)
+            log.info("%s %s (%s): yield %s, defects %s", name, status, position, yield_text,
+                     event.get("defects"))
+        else:
+            log.warning("%s %s (%s): %s", name, status, position, event.get("reason"))
+        self.refresh_from_file()
+
+    def _sweep_finished(self, outcome: str, detail: str) -> None:
+        worker, self.sweep = self.sweep, None
+        if worker is not None:
+            worker.wait(2000)
+            worker.deleteLater()
+        self.refresh_from_file()
+        texts = {
+            SweepOutcome.FINISHED: "Sweep finished",
+            SweepOutcome.PAUSED: "Paused between dies; press Resume file to continue",
+            SweepOutcome.ABORTED: "Aborted; station in safe state. Resume file redoes the rest",
+            SweepOutcome.FAILED: f"Sweep failed: {detail}",
+        }
+        text = texts.get(outcome, outcome)
+        if outcome == SweepOutcome.FINISHED:
+            self.run_control.set_progress(100.0)
+        self.run_control.set_state(RunState.IDLE, text)
+        self.status_bar.showMessage(text)
+        (log.error if outcome == SweepOutcome.FAILED else log.info)("%s", text)
+        if outcome == SweepOutcome.FAILED:
+            show_error(self, "Sweep failed", detail or "the sweep stopped with an error")
+        self._update_title()
+        self.instruments.start()
+
+    def _sweep_active(self) -> bool:
+        return self.sweep is not None or self._pending_request is not None
+
+    # ---- window -------------------------------------------------------------------------------
+
+    def _update_title(self) -> None:
+        where = str(self.watcher.path) if self.watcher else "no wafer file"
+        if self.station_config is None:
+            mode = "review (read-only)"
+        else:
+            mode = f"station {self.station_config.name}"
+        self.setWindowTitle(f"labctl — {where} — {mode}")
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:
+        """Abort a running sweep (station to safe state) and stop every worker before closing."""
+        self.file_timer.stop()
+        if self.sweep is not None:
+            log.warning("window closing: aborting the sweep")
+            self.sweep.request_abort()
+            self.sweep.wait(30000)
+        if self.training.runner.running():
+            self.training.runner.stop()
+        self.instruments.shutdown()
+        for name in _LOGGERS:
+            self.log_pane.detach(logging.getLogger(name))
+        super().closeEvent(event)
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+def run_app(station_config: StationConfig | None, wafer_path: Path | None,
+            station_args: Sequence[str] = (), argv: Sequence[str] = ()) -> int:
+    """Create the application and the window, run the event loop, return its exit code."""
+    app = QApplication.instance() or QApplication(list(argv) or ["labctl"])
+    window = MainWindow(station_config, wafer_path, station_args)
+    install_excepthook(window)
+    window.show()
+    return int(app.exec())
