@@ -35,6 +35,12 @@ def synthetic_tiles(seed: int, shapes: tuple[tuple[int, int], ...] = SMALL_TILES
     return tiles
 
 
+@pytest.fixture(scope="session")
+def tiles() -> list[TileData]:
+    """The classified tiles of one small synthetic die."""
+    return synthetic_tiles(seed=5)
+
+
 @dataclass
 class SyntheticWafer:
     """A measurement file written through the store's writer from synthetic reads."""

@@ -8,31 +8,65 @@ import h5py
 import pytest
 
 from labctl.errors import LabctlError
-from labctl.store.publish import check_output_path, publish, stray_files, temp_path_for
+from labctl.store.publish import (
+    check_output_path,
+    copy_file,
+    publish,
+    remove_stray_files,
+    snapshot,
+    stray_files,
+    temp_path_for,
+)
 
 
-def test_publish_creates_then_replaces_atomically(tmp_path: Path) -> None:
-    path = tmp_path / "a.h5"
-    publish(path, None, lambda h5: h5.attrs.__setitem__("version", 1))
-    publish(path, path.read_bytes(), lambda h5: h5.attrs.__setitem__("version", 2))
+def set_version(version: int):  # type: ignore[no-untyped-def]
+    def change(h5: h5py.File) -> None:
+        h5.attrs["version"] = version
+
+    return change
+
+
+def version_of(path: Path) -> int:
     with h5py.File(path, "r") as h5:
-        assert h5.attrs["version"] == 2
+        return int(h5.attrs["version"])
+
+
+def test_publish_creates_then_replaces_from_a_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "a.h5"
+    publish(path, None, set_version(1))
+    base = snapshot(path)
+    publish(path, base, set_version(2))
+    assert version_of(path) == 2
+    assert version_of(base) == 1  # the snapshot kept the state it was taken of
+    publish(path, base, set_version(3))
+    assert version_of(path) == 3
     assert stray_files(path) == []
+    assert remove_stray_files(path) == [base]
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_copy_file_copies_bytes(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 5000
+    (tmp_path / "src").write_bytes(data)
+    (tmp_path / "dst").write_bytes(b"longer old content" * 100000)
+    copy_file(tmp_path / "src", tmp_path / "dst")
+    assert (tmp_path / "dst").read_bytes() == data
 
 
 def test_a_change_that_raises_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
     path = tmp_path / "a.h5"
-    publish(path, None, lambda h5: h5.attrs.__setitem__("version", 1))
+    publish(path, None, set_version(1))
     before = path.read_bytes()
+    base = snapshot(path)
 
     def broken(h5: h5py.File) -> None:
         h5.attrs["version"] = 2
         raise RuntimeError("instrument exploded")
 
     with pytest.raises(RuntimeError, match="exploded"):
-        publish(path, before, broken)
+        publish(path, base, broken)
     assert path.read_bytes() == before
-    assert list(tmp_path.iterdir()) == [path]
+    assert sorted(tmp_path.iterdir()) == sorted([path, base])
 
 
 def test_temporary_names_are_hidden_unique_and_found_only_for_their_file(tmp_path: Path) -> None:
