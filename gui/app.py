@@ -8,6 +8,7 @@ the command line and never learns whether a simulator or a real bench answers.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -225,8 +226,8 @@ class MainWindow(QMainWindow):
         self.wafer_map.set_statuses(snapshot.statuses)
         for key in ("yield", "defect_count", "median_tmr"):
             self.wafer_map.set_metric_values(key, snapshot.metric_values(key))
-        left = [n for n, s in snapshot.statuses.items() if s != "complete"]
-        self.run_control.set_resumable(bool(left) and snapshot.kind == "measurement")
+        self.run_control.set_resumable(bool(snapshot.unfinished())
+                                       and snapshot.kind == "measurement")
 
     def show_die(self, name: str) -> None:
         """Show die `name` from the file in the die view (and its summary)."""
@@ -267,10 +268,9 @@ class MainWindow(QMainWindow):
                 f"R_AP {format_si(s.median_r_antiparallel_ohm, 'Ω')}, "
                 f"TMR {format_percent(s.median_tmr)}",
             ]
-        if summary is not None and summary.failure_reason:
-            lines.append(f"<span style='color:#c00000'>{summary.failure_reason}</span>")
-        elif self.watcher is not None and status == "failed":
-            lines.append("failed")
+        reason = self.snapshot.failure_reasons.get(name) if self.snapshot else None
+        if reason:
+            lines.append(f"<span style='color:#c00000'>{html.escape(reason)}</span>")
         return "<br>".join(lines)
 
     def _open_dialog(self) -> None:
@@ -281,6 +281,8 @@ class MainWindow(QMainWindow):
 
     def _show_validation_errors(self, results: TrainingResults) -> None:
         modes = results.mode_names()
+        if not modes:
+            return
         mode = "statistics-aware" if "statistics-aware" in modes else modes[0]
         self.wafer_map.set_metric_values(
             "validation_error", dict(results.modes[mode].per_die), note=mode)
@@ -328,8 +330,7 @@ class MainWindow(QMainWindow):
         dies = info.procedure.get("dies") or list(self.snapshot.statuses)
         if not isinstance(dies, list) or not all(isinstance(d, str) for d in dies):
             raise ConfigError(f"{self.watcher.path}: stored die selection is unreadable")
-        left = [d for d in dies if self.snapshot.statuses.get(d) != "complete"]
-        if not left:
+        if not self.snapshot.unfinished():
             raise ConfigError(f"every die of {self.watcher.path} is already complete")
         return SweepRequest(self.watcher.path, tuple(dies), parameters, resume=True)
 

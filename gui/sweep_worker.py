@@ -21,7 +21,7 @@ from typing import Any
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from labctl.errors import LabctlError
+from labctl.errors import ConfigError, LabctlError
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
 from labctl.sweep.runner import ProcedureRunner
@@ -54,9 +54,16 @@ class SweepOutcome:
 
 
 def build_procedure(request: SweepRequest) -> WaferSweepProcedure:
-    """A sweep procedure with the request's parameters (ValueError / ConfigError if bad)."""
+    """A sweep procedure with the request's parameters (ConfigError naming a bad one)."""
     procedure = WaferSweepProcedure()
-    procedure.set_parameters(dict(request.parameters))
+    objects = procedure.parameter_objects()
+    for name, value in request.parameters.items():
+        if name not in objects:
+            raise ConfigError(f"the sweep procedure has no parameter {name!r}")
+        try:
+            procedure.set_parameters({name: value})
+        except ValueError as exc:
+            raise ConfigError(f"{objects[name].name} = {value!r}: {exc}") from exc
     procedure.dies = ",".join(request.dies)
     procedure.output_file = str(request.output_path)
     procedure.resume = request.resume

@@ -1,8 +1,9 @@
 """Training and validation: start a training mode or a reproduce run, and review its results.
 
 Runs go to ``labctl train`` / ``labctl reproduce`` child processes (their output goes to the log
-pane). Results come from a reproduce output directory's ``results.json``: per-die error of each
-mode as grouped bars with the software baseline drawn, and a table of per-die and mean ± std.
+pane). Results come from the run's folder (``results.json`` of a reproduce run, ``summary.json``
+of a training run): per-die error of each mode as grouped bars with the software baseline
+drawn, and a table of per-die and mean ± std.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from labctl.wafer_map import parse_die_name
 
 log = logging.getLogger("gui.training")
 
-TRAINING_MODES: tuple[str, ...] = ("ideal", "unaware", "hardware-aware", "statistics-aware")
+TRAINING_MODES: tuple[str, ...] = (
+    "all", "ideal", "unaware", "statistics-aware", "hardware-aware",
+)
 MODE_COLORS: dict[str, str] = {
     "unaware": "#d62728",
     "hardware-aware": "#2ca02c",
@@ -51,18 +54,18 @@ _OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2")
 
 
 def training_args(mode: str, wafer: Path, out_dir: Path, die: str | None, epochs: int | None,
-                  seed: int) -> list[str]:
-    """``labctl train`` arguments for one mode (docs/training.md)."""
+                  seed: int, quick: bool = False) -> list[str]:
+    """``labctl train`` arguments; `die` restricts hardware-aware training to one die."""
     if mode not in TRAINING_MODES:
         raise LabctlError(f"unknown training mode {mode!r}")
-    if mode == "hardware-aware" and die is None:
-        raise LabctlError("hardware-aware training needs a die: select one on the wafer map")
     args = ["train", "--mode", mode, "--wafer", str(wafer), "--out", str(out_dir),
             "--seed", str(seed)]
     if die is not None and mode == "hardware-aware":
         args += ["--die", die]
     if epochs is not None:
         args += ["--epochs", str(epochs)]
+    if quick:
+        args.append("--quick")
     return args
 
 
@@ -105,7 +108,7 @@ class TrainingPanel(QWidget):
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(browse)
-        self.die_label = QLabel("die: select one on the wafer map (hardware-aware)")
+        self.one_die_check = QCheckBox("hardware-aware: only the die selected on the map")
         self.train_button = QPushButton("Start training")
         self.train_button.clicked.connect(self.start_training)
         self.quick_check = QCheckBox("quick preset")
@@ -115,6 +118,8 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.runner.stop)
         self.open_button = QPushButton("Open results…")
+        self.open_button.setToolTip("results.json of a reproduce run or summary.json of a "
+                                    "training folder")
         self.open_button.clicked.connect(self._open_results_dialog)
 
         run_box = QGroupBox("Runs")
@@ -123,7 +128,7 @@ class TrainingPanel(QWidget):
         form.addRow("Epochs", self.epochs_spin)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Output folder", out_row)
-        form.addRow(self.die_label)
+        form.addRow(self.one_die_check)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.reproduce_button)
@@ -166,21 +171,26 @@ class TrainingPanel(QWidget):
 
     def set_die(self, name: str | None) -> None:
         self._die = name
-        self.die_label.setText(f"die: {name} (used by hardware-aware)" if name
-                               else "die: select one on the wafer map (hardware-aware)")
+        self.one_die_check.setText(f"hardware-aware: only {name}" if name
+                                   else "hardware-aware: only the die selected on the map")
 
     def start_training(self) -> None:
         try:
             if self._wafer is None:
                 raise LabctlError("open or measure a wafer file first: training reads its maps")
             epochs = self.epochs_spin.value() or None
-            args = training_args(self.mode_combo.currentText(), self._wafer,
-                                 Path(self.out_edit.text()), self._die, epochs,
-                                 self.seed_spin.value())
+            die = None
+            if self.one_die_check.isChecked():
+                if self._die is None:
+                    raise LabctlError("select a die on the wafer map first")
+                die = self._die
+            out_dir = Path(self.out_edit.text())
+            args = training_args(self.mode_combo.currentText(), self._wafer, out_dir, die,
+                                 epochs, self.seed_spin.value(), self.quick_check.isChecked())
         except LabctlError as exc:
             show_exception(self, exc)
             return
-        self._pending_results = None
+        self._pending_results = out_dir
         self.runner.start(labctl_command(args), "training")
         self._update_buttons()
 
@@ -242,8 +252,8 @@ class TrainingPanel(QWidget):
             self.out_edit.setText(folder)
 
     def _open_results_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open reproduce results", "",
-                                              "results.json (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open training results", "",
+                                              "results.json / summary.json (*.json)")
         if path:
             self.load(path)
 

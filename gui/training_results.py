@@ -1,7 +1,9 @@
-"""The results of a reproduce run (``results.json``), validated for the training panel.
+"""Per-die errors of trained modes, validated for the training panel.
 
-Contract (issue 4): ``{"baseline_error": e, "modes": {mode: {"per_die": {die: e}, "mean": e,
-"std": e}}, ...}``, errors as fractions of the test set. Unknown extra keys are ignored.
+Read from a reproduce run's ``results.json`` or a ``labctl train`` folder's ``summary.json``;
+both follow the contract of issue 4: ``{"baseline_error": e, "modes": {mode: {"per_die":
+{die: e}, "mean": e, "std": e}}, ...}``, errors as fractions of the test set. Unknown extra
+keys are ignored; ``modes`` may be empty (only the baseline trained so far).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from labctl.wafer_map import ALL_DIE_NAMES
 
 #: Display order of the modes the paper compares (others follow alphabetically).
 MODE_ORDER: tuple[str, ...] = ("unaware", "hardware-aware", "statistics-aware")
+#: Result files looked for in a folder, in this order.
+RESULT_FILES: tuple[str, ...] = ("results.json", "summary.json")
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,11 @@ class TrainingResults:
 
 
 def load_results(path: str | Path) -> TrainingResults:
-    """Read and check a results.json (or the results.json inside a directory)."""
+    """Read and check a results file, or the first of :data:`RESULT_FILES` in a folder."""
     file = Path(path)
     if file.is_dir():
-        file = file / "results.json"
+        candidates = [file / name for name in RESULT_FILES]
+        file = next((c for c in candidates if c.exists()), candidates[0])
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -60,8 +65,8 @@ def load_results(path: str | Path) -> TrainingResults:
         raise DataFormatError(f"{file}: expected a JSON object of reproduce results")
     baseline = _fraction(raw.get("baseline_error"), f"{file}: baseline_error")
     modes_raw = raw.get("modes")
-    if not isinstance(modes_raw, dict) or not modes_raw:
-        raise DataFormatError(f"{file}: 'modes' must be an object with at least one mode")
+    if not isinstance(modes_raw, dict):
+        raise DataFormatError(f"{file}: 'modes' must be an object (mode -> per-die errors)")
     modes: dict[str, ModeResult] = {}
     for mode, entry in modes_raw.items():
         where = f"{file}: modes.{mode}"

@@ -27,6 +27,10 @@ class WaferSnapshot:
     summaries: dict[str, DieSummary] = field(default_factory=dict)
     #: running die -> (tile being measured, rows done in it, rows of that tile), when known.
     progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: failed die -> its one-line reason.
+    failure_reasons: dict[str, str] = field(default_factory=dict)
+    #: dies the file lists (the sweep's selection); the others are not part of this run.
+    in_file: frozenset[str] = frozenset()
 
     def running_dies(self) -> list[str]:
         return [n for n, s in self.statuses.items() if s == DieStatus.RUNNING.value]
@@ -48,6 +52,10 @@ class WaferSnapshot:
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.statuses.values() if s == status)
+
+    def unfinished(self) -> list[str]:
+        """Dies of the file not complete yet: what a resume would measure."""
+        return [n for n in self.statuses if n in self.in_file and self.statuses[n] != "complete"]
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -82,8 +90,11 @@ class WaferFileWatcher:
             statuses = {name: DieStatus.PENDING.value for name in ALL_DIE_NAMES}
             summaries: dict[str, DieSummary] = {}
             progress: dict[str, tuple[int, int, int]] = {}
+            reasons: dict[str, str] = {}
             for name, record in reader.dies.items():
                 statuses[name] = record.status.value
+                if record.failure_reason:
+                    reasons[name] = record.failure_reason
                 key = (name, record.finished)
                 if record.status is DieStatus.COMPLETE:
                     if key not in self._summaries:
@@ -99,6 +110,8 @@ class WaferFileWatcher:
                 statuses=statuses,
                 summaries=summaries,
                 progress=progress,
+                failure_reasons=reasons,
+                in_file=frozenset(reader.dies),
             )
         self._stamp = stamp
         return self._snapshot

@@ -28,7 +28,7 @@ from labctl.station.station import Station
 from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import WaferFile
 from procedures.die_checks import DEFAULT_MAX_GATE_LEAKAGE_A
-from procedures.die_run import DieRun
+from procedures.die_run import DieRun, recover_station
 from procedures.events import ROW_COLUMNS
 from procedures.measurement import StopRequested
 from procedures.operating_point import operating_point
@@ -181,6 +181,9 @@ class MeasurementProcedure(Procedure):
         try:
             if self.station is not None:
                 try:
+                    if self.status in (Procedure.FAILED, Procedure.ABORTED):
+                        # An exchange may have been cut short: drop late replies first.
+                        recover_station(self.station)
                     self.station.safe_state()
                 except Exception as exc:
                     log.error("safe state at shutdown failed: %s", describe_failure(exc))
@@ -208,6 +211,10 @@ def station_snapshot(station: Station) -> dict[str, Any]:
     }
 
 
+#: Settings that change how fast a die is measured, not what is measured: free on resume.
+SPEED_ONLY_SETTINGS = frozenset({"batching"})
+
+
 def check_resumable(path: Path, wafer_id: str, settings: CharacterisationSettings) -> None:
     """Refuse to resume a file of another wafer, or one measured with other settings.
 
@@ -225,7 +232,8 @@ def check_resumable(path: Path, wafer_id: str, settings: CharacterisationSetting
     stored = info.procedure.get("settings")
     if isinstance(stored, dict):
         wanted = settings.as_dict()
-        differing = sorted(k for k in wanted if k in stored and stored[k] != wanted[k])
+        differing = sorted(k for k in wanted if k in stored and stored[k] != wanted[k]
+                           and k not in SPEED_ONLY_SETTINGS)
         if differing:
             detail = ", ".join(f"{k} {stored[k]!r} (now {wanted[k]!r})" for k in differing)
             raise ConfigError(

@@ -155,6 +155,7 @@ class DieRun:
         finally:
             self._event(name, status, position, total, reason=reason)
             try:
+                recover_station(self.station)  # an exchange may have been cut short
                 self.station.safe_state()
             except Exception as exc:  # the next die (or the shutdown) will tell
                 log.error("safe state after %s failed: %s", name, describe_failure(exc))

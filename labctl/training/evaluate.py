@@ -74,11 +74,12 @@ def die_errors(
     y: torch.Tensor,
     responses: Sequence[TileResponse] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(errors, losses) per die of `responses` (one entry for ideal hardware), batched.
+    """(errors, losses) per die of `responses`, batched.
 
-    `net` holds one model (used on every die) or one model per die.
+    `net` holds one model (used on every die) or one model per die. Without responses (ideal
+    hardware) there is one entry per model.
     """
-    n_dies = 1 if responses is None else responses[0].n_dies
+    n_dies = net.n_models if responses is None else responses[0].n_dies
     if net.n_models not in (1, n_dies):
         raise ConfigError(f"{net.n_models} weight sets cannot be evaluated on {n_dies} dies")
     widest = max(net.layer_sizes[1:])

@@ -145,7 +145,7 @@ def fit(
             optimiser.step()
             schedule.step()
             net.clip_latent_()
-            losses.append(float(loss) / net.n_models)
+            losses.append(float(loss.detach()) / net.n_models)
             step += 1
         mean_loss = sum(losses) / max(len(losses), 1)
         log.info("epoch %d: loss %.4f (%d/%d steps)", epoch, mean_loss, step, total_steps)

@@ -4,7 +4,7 @@ Tensors per layer k: `layer<k>.sign` (int8 ±1, what goes onto the die), `layer<
 (float32, to resume training), `layer<k>.scale` and `layer<k>.bias` (float32, the digital
 periphery); each with a leading model axis of length 1. The header's `labctl` entry is JSON:
 format name and version, mode, die, data file, seed, software version, layer sizes,
-preprocessing and metrics. Loading checks all of it and names what is wrong.
+preprocessing, training configuration and metrics. Loading checks all of it and names what is wrong.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class WeightMetadata:
     die: str | None = None
     data_file: str | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     software_version: str = __version__
 
@@ -53,6 +54,7 @@ class WeightMetadata:
                 "software_version": self.software_version,
                 "layer_sizes": list(self.layer_sizes),
                 "preprocessing": self.preprocessing,
+                "training": self.training,
                 "metrics": self.metrics,
             },
             sort_keys=True,
@@ -87,6 +89,7 @@ class WeightMetadata:
             die=raw.get("die"),
             data_file=raw.get("data_file"),
             preprocessing=dict(raw.get("preprocessing") or {}),
+            training=dict(raw.get("training") or {}),
             metrics=dict(raw.get("metrics") or {}),
             software_version=str(raw.get("software_version", "unknown")),
         )

@@ -1,4 +1,4 @@
-"""Shared fixtures of the GUI tests: headless Qt, small synthetic wafer files, a simulated station."""
+"""GUI test fixtures: headless Qt, small synthetic wafer files, a simulated station."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from labctl.analysis.classify import classify_tile  # noqa: E402
-from labctl.analysis.synthetic import synthetic_die  # noqa: E402
-from labctl.sim.embedded import SimStationServer, start_sim_station  # noqa: E402
-from labctl.station.config import StationConfig, sim_station_config  # noqa: E402
-from labctl.store import TileData, WaferFile  # noqa: E402
+from labctl.analysis.classify import classify_tile
+from labctl.analysis.synthetic import synthetic_die
+from labctl.sim.embedded import SimStationServer, start_sim_station
+from labctl.station.config import StationConfig, sim_station_config
+from labctl.store import TileData, WaferFile
 
 #: Small tiles keep synthetic files fast; the GUI handles any tile shape.
 SMALL_TILES = ((24, 16), (8, 4))

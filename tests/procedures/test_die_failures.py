@@ -18,8 +18,8 @@ from labctl.sim.embedded import SimStationServer
 from labctl.station.station import Station
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
-from procedures.characterise import CharacteriseDieProcedure
 from labctl.sweep.runner import ProcedureRunner
+from procedures.characterise import CharacteriseDieProcedure
 
 
 class ReadTimeouts:
@@ -122,7 +122,7 @@ class LandsShort:
 
 def test_an_open_contact_is_retried_once(sim_station: SimFactory, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    sim, station = sim_station(2)
+    _sim, station = sim_station(2)
     lands = LandsShort(station, misses=1)
     monkeypatch.setattr(station.prober.chuck, "move_contact", lands)
     out = tmp_path / "wafer.h5"
@@ -135,7 +135,7 @@ def test_an_open_contact_is_retried_once(sim_station: SimFactory, tmp_path: Path
 
 def test_a_contact_open_twice_fails_the_die(sim_station: SimFactory, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    sim, station = sim_station(2)
+    _sim, station = sim_station(2)
     lands = LandsShort(station, misses=2)
     monkeypatch.setattr(station.prober.chuck, "move_contact", lands)
     out = tmp_path / "wafer.h5"

@@ -108,7 +108,7 @@ def test_classification_agrees_with_ground_truth(
 def test_resume_skips_complete_dies_and_redoes_failed_ones(
     sim_station: SimFactory, tmp_path: Path
 ) -> None:
-    sim, station = sim_station(1)
+    _sim, station = sim_station(1)
     out = tmp_path / "wafer.h5"
     run_sweep(station, out, "die_03_00,die_03_02")
     with open_wafer(out) as reader:

@@ -138,6 +138,7 @@ def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_result(
     assert check_complete_dies(path) == len(DIES)
     with WaferFile.open_for_resume(path) as wafer:
         assert wafer.pending_dies() == []
+    assert os.listdir(tmp_path) == [path.name]  # no temporary, snapshot or lock file left
 
 
 @pytest.mark.slow

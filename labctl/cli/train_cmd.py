@@ -1,0 +1,242 @@
+"""`labctl train` and `labctl evaluate`: the training modes on a wafer file, and any weights'
+error on its dies (and on virtual dies drawn from its statistics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import ConfigError, LabctlError
+
+MODES = ("ideal", "unaware", "hardware-aware", "statistics-aware", "all")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train binary networks for the dies of a wafer file",
+        description=(
+            "Train (or evaluate, for unaware) one mode on the complete dies of WAFER.h5 and "
+            "write weights and summary.json to DIR. Prerequisites (ideal weights for unaware "
+            "and statistics-aware, statistics-aware weights for hardware-aware) found in DIR "
+            "are reused when they match, otherwise trained first."
+        ),
+    )
+    train.add_argument("--mode", required=True, choices=MODES, help="training mode")
+    train.add_argument("--wafer", required=True, type=Path, help="HDF5 wafer file")
+    train.add_argument("--die", help="hardware-aware: train only this die (e.g. die_03_00)")
+    train.add_argument("--out", required=True, type=Path, help="output folder")
+    train.add_argument("--epochs", type=float, help="epochs of the chosen training mode")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--quick", action="store_true", help="smoke-test preset: few epochs, subset of MNIST"
+    )
+    train.add_argument(
+        "--virtual-dies",
+        type=int,
+        help="virtual dies for each solution's sensitivity (default 1000, --quick 200)",
+    )
+    train.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="test error of weights on the dies of a wafer file",
+        description=(
+            "Error on the 10 000 MNIST test images of weights W on every complete die of "
+            "WAFER.h5 (W a folder of per-die hardware-aware weights: each on its own die), "
+            "optionally also on N virtual dies drawn from the wafer's statistics."
+        ),
+    )
+    evaluate.add_argument("--weights", required=True, type=Path, help="weight file or folder")
+    evaluate.add_argument("--wafer", required=True, type=Path, help="HDF5 wafer file")
+    evaluate.add_argument("--virtual-dies", type=int, default=0, help="number of virtual dies")
+    evaluate.add_argument(
+        "--threshold", type=float, default=None, help="yield threshold on the error (0.15)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from labctl.training.pipeline import PipelineOptions
+    from labctl.training.train import TrainConfig
+
+    config = TrainConfig.quick(args.seed) if args.quick else TrainConfig(seed=args.seed)
+    config = TrainConfig(**{**config.__dict__, "threads": args.threads})
+    if args.epochs is not None:
+        if args.mode in ("unaware", "all"):
+            raise ConfigError(f"--epochs needs one training mode, not {args.mode}")
+        config = config.with_epochs(args.mode, args.epochs)
+    virtual = args.virtual_dies
+    if virtual is None:
+        virtual = 200 if args.quick else 1000
+    if virtual < 0:
+        raise ConfigError("--virtual-dies must be >= 0")
+    return PipelineOptions(config=config, virtual_dies=virtual)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from labctl.training.pipeline import MODE_ORDER, TrainingRun
+    from labctl.training.wafer_maps import read_wafer_maps
+
+    if args.die is not None and args.mode != "hardware-aware":
+        raise ConfigError("--die applies to --mode hardware-aware only")
+    options = _options(args)
+    wafer = read_wafer_maps(args.wafer)
+    if args.die is not None:
+        wafer.die(args.die)
+    run = TrainingRun(wafer, args.out, options, progress=lambda m: print(m, file=sys.stderr))
+    modes = MODE_ORDER if args.mode == "all" else (args.mode,)
+    summary = run.run(modes, die=args.die)
+    print(format_summary(summary, modes))
+    print(f"weights and summary.json in {args.out}")
+    return 0
+
+
+def format_summary(summary: dict[str, Any], modes: tuple[str, ...]) -> str:
+    """Baseline and per-mode mean/std/yield as a small text table."""
+    baseline = summary.get("baseline_error")
+    lines = [f"{'mode':<18} {'mean error':>10} {'std':>8} {'yield':>6} {'gap':>8}"]
+    if baseline is not None:
+        lines.append(f"{'ideal (baseline)':<18} {baseline:>10.4f}")
+    for mode in modes:
+        entry = summary.get("modes", {}).get(mode)
+        if not entry:
+            continue
+        dies = entry["dies"]
+        gap = f"{dies['mean'] - baseline:+8.4f}" if baseline is not None else ""
+        lines.append(
+            f"{mode:<18} {dies['mean']:>10.4f} {dies['std']:>8.4f} {dies['yield']:>6.2f} {gap}"
+        )
+        virtual = entry.get("virtual_dies")
+        if virtual:
+            lines.append(
+                f"{'  virtual dies':<18} {virtual['mean']:>10.4f} {virtual['std']:>8.4f} "
+                f"{virtual['yield']:>6.2f}   (n = {virtual['n']})"
+            )
+    return "\n".join(lines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from labctl.training.evaluate import DEFAULT_YIELD_THRESHOLD
+
+    torch.set_num_threads(args.threads)
+    threshold = DEFAULT_YIELD_THRESHOLD if args.threshold is None else args.threshold
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError("--threshold must lie between 0 and 1")
+    if args.virtual_dies < 0:
+        raise ConfigError("--virtual-dies must be >= 0")
+    if args.weights.is_dir():
+        result = _evaluate_per_die_folder(args, threshold)
+    else:
+        result = _evaluate_file(args, threshold)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(_format_evaluation(result))
+    return 0
+
+
+def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]:
+    from labctl.training.crossbar import die_responses
+    from labctl.training.evaluate import evaluate_dies, evaluate_virtual_dies
+    from labctl.training.network import check_layers_fit
+    from labctl.training.sampler import DieSampler
+    from labctl.training.statistics import wafer_statistics
+    from labctl.training.wafer_maps import read_wafer_maps
+    from labctl.training.weights_io import load_weights
+
+    net, metadata = load_weights(args.weights)
+    wafer = read_wafer_maps(args.wafer)
+    check_layers_fit(net.layer_sizes, wafer.dies[0].tile_shapes)
+    data = _data_for(metadata)
+    evaluation = evaluate_dies(
+        net, data.test_x, data.test_y, die_responses(wafer.dies), wafer.names
+    )
+    result: dict[str, Any] = {
+        "weights": str(args.weights),
+        "mode": metadata.mode,
+        "trained_on": metadata.data_file,
+        "wafer": str(args.wafer),
+        "dies": evaluation.to_dict(threshold),
+    }
+    if args.virtual_dies:
+        sampler = DieSampler(wafer_statistics(wafer.dies), seed=metadata.seed + 1_000_003)
+        virtual = evaluate_virtual_dies(
+            net, data.test_x, data.test_y, sampler, args.virtual_dies
+        )
+        result["virtual_dies"] = {
+            "n": args.virtual_dies,
+            "mean": virtual.mean_error,
+            "std": virtual.std_error,
+            "yield": virtual.yield_fraction(threshold),
+            "sensitivity": virtual.distribution(),
+        }
+    return result
+
+
+def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float) -> dict[str, Any]:
+    import numpy as np
+
+    from labctl.training.crossbar import die_responses
+    from labctl.training.evaluate import Evaluation, die_errors
+    from labctl.training.network import BinaryNetwork
+    from labctl.training.wafer_maps import read_wafer_maps
+    from labctl.training.weights_io import load_weights
+
+    files = sorted(args.weights.glob("*.safetensors"))
+    if not files:
+        raise LabctlError(f"{args.weights}: no .safetensors weight files in this folder")
+    wafer = read_wafer_maps(args.wafer)
+    loaded = [load_weights(path) for path in files]
+    by_die = {meta.die: net for net, meta in loaded if meta.die in wafer.names}
+    if not by_die:
+        raise LabctlError(f"{args.weights}: no weights for any complete die of {args.wafer}")
+    names = [name for name in wafer.names if name in by_die]
+    nets = [by_die[name] for name in names]
+    data = _data_for(loaded[0][1])
+    stacked = BinaryNetwork.stack(nets)
+    maps = [wafer.die(name) for name in names]
+    errors, losses = die_errors(stacked, data.test_x, data.test_y, die_responses(maps))
+    evaluation = Evaluation(tuple(names), np.asarray(errors), np.asarray(losses))
+    return {
+        "weights": str(args.weights),
+        "mode": loaded[0][1].mode,
+        "wafer": str(args.wafer),
+        "dies": evaluation.to_dict(threshold),
+    }
+
+
+def _data_for(metadata: Any) -> Any:
+    from labctl.training.mnist import load_mnist
+
+    pre = metadata.preprocessing
+    return load_mnist(pool=int(pre.get("pool", 2)), threshold=float(pre.get("binarise_threshold", 0.5)))
+
+
+def _format_evaluation(result: dict[str, Any]) -> str:
+    dies = result["dies"]
+    lines = [f"{result['weights']} ({result['mode']}) on {result['wafer']}", "die         error"]
+    lines += [f"{name:<11} {error:.4f}" for name, error in dies["per_die"].items()]
+    lines.append(
+        f"mean {dies['mean']:.4f}  std {dies['std']:.4f}  "
+        f"yield {dies['yield']:.2f} (error <= {dies['yield_threshold']:.2f}, "
+        f"{len(dies['per_die'])} dies)"
+    )
+    virtual = result.get("virtual_dies")
+    if virtual:
+        s = virtual["sensitivity"]
+        lines.append(
+            f"virtual dies: {virtual['n']}  mean {virtual['mean']:.4f}  std {virtual['std']:.4f}"
+            f"  yield {virtual['yield']:.2f}  error p5/p50/p95 {s['error_p5']:.4f}/"
+            f"{s['error_p50']:.4f}/{s['error_p95']:.4f}"
+        )
+    return "\n".join(lines)
