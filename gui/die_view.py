@@ -104,17 +104,26 @@ def robust_levels(values: FloatArray) -> tuple[float, float]:
 
 
 def log_histogram(values_ohm: FloatArray, lines: Sequence[ThresholdLine],
+                  defects: NDArray[np.uint8] | None = None,
                   bins: int = _HIST_BINS) -> tuple[FloatArray, FloatArray, int, int]:
-    """Histogram of log10(R) over a range that holds the bulk of the cells and the thresholds.
+    """Histogram of log10(R) over a range that holds the cells and the thresholds.
 
-    Returns (log10 bin edges, counts, cells below the range, cells above it): far outliers
-    (opens at 1e9+ ohm) are counted rather than stretching the axis over ten decades.
+    Returns (log10 bin edges, counts, cells below the range, cells above it). Open cells
+    (1e9 ohm and more) are counted above the range rather than stretching the axis over many
+    decades: the range ends at the 99.5th percentile of the cells not classified open (all cells
+    if the tile is not classified yet), or at the open threshold if that is higher.
     """
-    finite = values_ohm[np.isfinite(values_ohm) & (values_ohm > 0)]
-    if finite.size == 0:
+    finite = np.isfinite(values_ohm) & (values_ohm > 0)
+    if not finite.any():
         return np.linspace(3.0, 4.0, bins + 1), np.zeros(bins), 0, 0
-    logs = np.log10(finite)
-    low, high = (float(v) for v in np.percentile(logs, [0.5, 99.5]))
+    logs = np.log10(values_ohm[finite])
+    bulk = logs
+    if defects is not None:
+        not_open = (defects != DefectCode.OPEN)[finite]
+        if not_open.any():
+            bulk = logs[not_open]
+    low, high = (float(v) for v in np.percentile(bulk, [0.5, 99.5]))
+    low = min(low, float(np.percentile(logs, 0.5)))
     for line in lines:
         if line.r_ohm > 0 and math.isfinite(line.r_ohm):
             low, high = min(low, math.log10(line.r_ohm)), max(high, math.log10(line.r_ohm))
@@ -136,16 +145,30 @@ class LogOhmAxis(pg.AxisItem):
     ]:
         if not (math.isfinite(minVal) and math.isfinite(maxVal)) or maxVal <= minVal:
             return []
+        most = max(3, int(size / 70))
         decades = range(math.floor(minVal) - 1, math.ceil(maxVal) + 1)
         for mantissas in ((1, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)):
             values = [math.log10(m) + d for d in decades for m in mantissas]
             inside = [v for v in values if minVal <= v <= maxVal]
-            if len(inside) <= max(3, int(size / 70)):
+            if 2 <= len(inside) <= most:
                 return [(1.0, inside)]
+            if len(inside) > most:
+                continue
+            return [(1.0, _linear_ticks(10.0**minVal, 10.0**maxVal, most))]
         return [(1.0, [float(d) for d in decades if minVal <= d <= maxVal])]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        return [format_si(10.0**v, "Ω", 2) for v in values]
+        return [format_si(10.0**v, "Ω", 3) for v in values]
+
+
+def _linear_ticks(low: float, high: float, most: int) -> list[float]:
+    """log10 of round values (1, 2 or 5 x 10^k steps) between low and high, for a narrow range."""
+    raw = (high - low) / max(most - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    count = int((high - first) / step) + 1
+    return [math.log10(first + i * step) for i in range(count) if first + i * step > 0]
 
 
 class DieView(QWidget):
@@ -164,6 +187,7 @@ class DieView(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.tile_combo = QComboBox()
+        self.tile_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.tile_combo.currentIndexChanged.connect(self._tile_chosen)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
@@ -234,6 +258,8 @@ class DieView(QWidget):
     def show_die(self, name: str, status: str, tiles: Sequence[TileData], note: str = "") -> None:
         """Show `tiles` of die `name`; keeps the chosen tile when the same die is refreshed."""
         same_die = name == self._die
+        if not same_die:
+            self.hover_label.setText("Hover over a map to read a cell")
         self._die, self._status, self._tiles = name, status, list(tiles)
         self.tile_combo.blockSignals(True)
         keep = self.tile_combo.currentIndex() if same_die else 0
@@ -307,6 +333,12 @@ class DieView(QWidget):
             parts.append(DEFECT_LABELS.get(DefectCode(int(tile.defects[row, col])), "?"))
         return f"{head} " + " · ".join(parts)
 
+    def show_cell(self, row: int, col: int) -> None:
+        """Show a cell's values in the hover line, as hovering over it does."""
+        text = self.cell_text(row, col)
+        if text:
+            self.hover_label.setText(text)
+
     # ---- drawing ----------------------------------------------------------------------------
 
     def _map_plot(self, title: str, row: int, col: int) -> pg.PlotItem:
@@ -359,7 +391,7 @@ class DieView(QWidget):
         for key, hist in self._hist_plots.items():
             hist.clear()
             values = np.asarray(getattr(tile, f"{key}_ohm"), dtype=np.float64)
-            edges, counts, below, above = log_histogram(values, lines)
+            edges, counts, below, above = log_histogram(values, lines, tile.defects)
             color = QColor(str(hist.property("bar_color")))
             fill = QColor(color)
             fill.setAlpha(140)
@@ -391,9 +423,7 @@ class DieView(QWidget):
         for plot in self._plots.values():
             if plot.vb.sceneBoundingRect().contains(scene_pos):
                 point = plot.vb.mapSceneToView(scene_pos)
-                text = self.cell_text(math.floor(point.y()), math.floor(point.x()))
-                if text:
-                    self.hover_label.setText(text)
+                self.show_cell(math.floor(point.y()), math.floor(point.x()))
                 return
 
 

@@ -53,10 +53,19 @@ class DieOutcome:
 
 
 def recover_station(station: Station) -> None:
-    """Before a retry: drop late replies from every connection and stop any acquisition."""
-    for driver in station.instruments().values():
-        driver.adapter.flush_read_buffer()
-    station.read_smu.stop_buffer()
+    """Drop late replies from every connection and stop any acquisition (before a retry, or
+    before the safe state after a failure). Best effort: never raises, so that whatever
+    follows (the retry, the safe state) is always attempted."""
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        (f"flush {role}", driver.adapter.flush_read_buffer)
+        for role, driver in station.instruments().items()
+    ]
+    steps.append(("abort read SMU acquisition", station.read_smu.stop_buffer))
+    for label, step in steps:
+        try:
+            step()
+        except Exception as exc:  # the retry or the safe state reports what matters
+            log.debug("recovery: %s failed: %s", label, describe_failure(exc))
 
 
 @dataclass

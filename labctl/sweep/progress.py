@@ -67,6 +67,8 @@ class SweepProgress:
             return
         if status == "skipped":
             self.dies_to_measure -= 1
+        elif status == "complete" and event.get("cells"):
+            self.cells_per_die = int(event["cells"])  # the station's real die size
         self.dies_done += 1
         self.current_die = None
         self.cells_in_current_die = 0

@@ -92,13 +92,17 @@ def reference_levels_S(
     ok = (defects == DefectCode.OK).flatten(1)
     if not bool(ok.any(dim=1).all()):
         raise DataFormatError("a tile without any working cell has no reference level")
-    nan = torch.tensor(float("nan"), dtype=g_p_S.dtype)
-    median_p = torch.where(ok, g_p_S.flatten(1), nan).nanmedian(dim=1).values
-    median_ap = torch.where(ok, g_ap_S.flatten(1), nan).nanmedian(dim=1).values
+    median_p = _masked_median(g_p_S.flatten(1), ok)
+    median_ap = _masked_median(g_ap_S.flatten(1), ok)
     half_step = (median_p - median_ap) / 2
     if not bool((half_step > 0).all()):
         raise DataFormatError("median G_P does not exceed median G_AP: no usable weight step")
     return (median_p + median_ap) / 2, half_step
+
+
+def _masked_median(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row median of the masked entries (mean of the two middle ones, as numpy's)."""
+    return torch.stack([torch.quantile(v[m], 0.5) for v, m in zip(values, mask)])
 
 
 def tile_response(

@@ -143,15 +143,25 @@ class BinaryNetwork(nn.Module):
         its own. responses: one TileResponse per layer (dies = 1 or D); None = ideal hardware.
         Models, responses and per-die inputs broadcast: each count is 1 or the common D.
         """
+        return self.forward_with_hidden(x, responses)[0]
+
+    def forward_with_hidden(
+        self, x: torch.Tensor, responses: Sequence[TileResponse] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Class scores and the 0/1 outputs of every hidden layer (dies, samples, neurons)."""
         if responses is not None and len(responses) < self.n_layers:
             raise ConfigError(f"{self.n_layers} layers need {self.n_layers} tile responses")
         h = x
+        hidden = []
         for k, signs in enumerate(self.signs()):
             weights = signs if responses is None else responses[k].effective_weights(signs)
             pre = _crossbar_matmul(h, weights)
             u = pre * self.scale[k] + self.bias[k]
-            h = u if k == self.n_layers - 1 else binary_step(u)
-        return h
+            if k == self.n_layers - 1:
+                return u, hidden
+            h = binary_step(u)
+            hidden.append(h)
+        raise AssertionError("unreachable: a network has at least one layer")
 
     def clip_latent_(self) -> None:
         """Keep latent weights in [-1, 1], where the straight-through gradient is non-zero."""

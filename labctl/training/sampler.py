@@ -32,6 +32,8 @@ class SampledTile:
     defects: torch.Tensor
     g_ref_S: torch.Tensor
     half_step_S: torch.Tensor
+    #: (dies,) index of the source die (in WaferStatistics.die_names) each was drawn from.
+    source: torch.Tensor
 
     def response(self) -> TileResponse:
         """Normalised response; exact for defects too, since they read equal in both states."""
@@ -85,6 +87,7 @@ class _TileSampler:
             defects.view(n, rows, cols),
             self.g_ref[source],
             self.half_step[source],
+            source,
         )
 
     def _random_defects(

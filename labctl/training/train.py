@@ -41,6 +41,9 @@ class TrainConfig:
     finetune_learning_rate: float = 0.003
     #: virtual dies per statistics-aware step (the minibatch is split between them).
     dies_per_step: int = 4
+    #: weight of the mean hidden-neuron firing rate added to the loss (sparser codes expose
+    #: fewer rows of the next tile, and so fewer of its shorts).
+    activity_penalty: float = 0.0
     #: use only the first n training images (None = all 60 000).
     train_subset: int | None = None
     seed: int = 0
@@ -106,6 +109,7 @@ def fit(
     seed: int,
     hardware: Callable[[], Sequence[TileResponse]] | None = None,
     split_between_dies: int = 0,
+    activity_penalty: float = 0.0,
     on_epoch: EpochCallback | None = None,
 ) -> BinaryNetwork:
     """Train `net` in place for `epochs` passes over (x, y) and return it.
@@ -134,10 +138,12 @@ def fit(
             if split_between_dies:
                 inputs = inputs.view(split_between_dies, -1, inputs.shape[-1])
             responses = None if hardware is None else hardware()
-            logits = net(inputs, responses)
+            logits, hidden = net.forward_with_hidden(inputs, responses)
             targets = labels.view(-1 if split_between_dies else 1, logits.shape[1])
             targets = targets.expand(logits.shape[0], -1)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            if activity_penalty:
+                loss = loss + activity_penalty * sum(h.mean() for h in hidden)
             # Each model's gradient should not shrink with the number of models.
             loss = loss * net.n_models
             optimiser.zero_grad(set_to_none=True)
@@ -202,6 +208,7 @@ def train_statistics_aware(
         seed=config.seed + 1,
         hardware=lambda: sampler.sample_responses(n_dies),
         split_between_dies=n_dies,
+        activity_penalty=config.activity_penalty,
         on_epoch=on_epoch,
     )
 

@@ -83,6 +83,15 @@ def test_threshold_lines_separate_short_p_ap_open(tiles):
     assert p < boundary.r_ohm < ap
 
 
+def test_open_cells_never_stretch_the_histogram():
+    """A whole open bit line (several per cent of the cells) is counted, not plotted."""
+    values = np.concatenate([np.full(900, 4e3), np.full(100, 1e11)])
+    defects = np.concatenate([np.zeros(900), np.full(100, DefectCode.OPEN)]).astype(np.uint8)
+    edges, counts, below, above = log_histogram(values, [], defects)
+    assert below == 0
+    assert above == 100 and counts.sum() == 900 and 10 ** edges[-1] < 1e5
+
+
 def test_log_histogram_keeps_far_outliers_off_scale():
     healthy = 4e3 * np.exp(0.05 * np.random.default_rng(0).standard_normal(1000))
     values = np.concatenate([healthy, np.full(3, 1e11)])
@@ -132,3 +141,10 @@ def test_log_axis_ticks_read_as_resistances():
     (spacing, values), = axis.tickValues(math.log10(2e3), math.log10(2e4), 600)
     assert all(math.log10(2e3) <= v <= math.log10(2e4) for v in values)
     assert "10 kΩ" in axis.tickStrings(values, 1.0, spacing)
+
+
+def test_log_axis_ticks_a_narrow_range_linearly():
+    axis = LogOhmAxis()
+    (_, values), = axis.tickValues(math.log10(3.7e3), math.log10(4.5e3), 400)
+    labels = axis.tickStrings(values, 1.0, 1.0)
+    assert len(values) >= 2 and "4 kΩ" in labels

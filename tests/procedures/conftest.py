@@ -1,20 +1,15 @@
-"""Fixtures for the procedure tests: an embedded simulated station and a sweep runner."""
+"""Fixtures for the procedure tests: an embedded simulated station."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
+from sweep_helpers import SimFactory
 
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.station.config import sim_station_config
 from labctl.station.station import Station
-from labctl.sweep.runner import ProcedureRunner
-from procedures.wafer_sweep import WaferSweepProcedure
-
-SimFactory = Callable[[int], tuple[SimStationServer, Station]]
 
 
 @pytest.fixture
@@ -32,49 +27,3 @@ def sim_station() -> Iterator[SimFactory]:
     for sim, station in opened:
         station.close()
         sim.stop()
-
-
-class SweepRun:
-    """A finished in-process sweep: its status, emitted records and procedure."""
-
-    def __init__(self, procedure: WaferSweepProcedure, runner: ProcedureRunner) -> None:
-        self.procedure = procedure
-        self.runner = runner
-        self.records: list[tuple[str, Any]] = []
-        self.status: int | None = None
-        self.error: BaseException | None = None
-
-    def topic(self, name: str) -> list[Any]:
-        return [record for topic, record in self.records if topic == name]
-
-    def die_events(self, status: str) -> list[dict[str, Any]]:
-        return [event for event in self.topic("die") if event["status"] == status]
-
-
-def run_sweep(
-    station: Station,
-    out: Path,
-    dies: str,
-    listener: Callable[[SweepRun, str, Any], None] | None = None,
-    **parameters: Any,
-) -> SweepRun:
-    """Run WaferSweepProcedure in this thread on `station`; exceptions are kept, not raised."""
-    parameters.setdefault("retry_backoff", 0.0)
-    procedure = WaferSweepProcedure(dies=dies, output_file=str(out), wafer_id="test-wafer",
-                                    **parameters)
-    procedure.station = station
-    runner = ProcedureRunner(procedure)
-    run = SweepRun(procedure, runner)
-
-    def record(topic: str, payload: Any) -> None:
-        run.records.append((topic, payload))
-        if listener is not None:
-            listener(run, topic, payload)
-
-    runner.listeners.append(record)
-    try:
-        run.status = runner.run()
-    except Exception as exc:
-        run.error = exc
-        run.status = procedure.status
-    return run

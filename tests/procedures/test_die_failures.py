@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SimFactory, run_sweep
 from pymeasure.experiment import Procedure
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
+from sweep_helpers import SimFactory, run_sweep
 
 from labctl.errors import InstrumentError
 from labctl.sim.embedded import SimStationServer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SimFactory, run_sweep
 from pymeasure.experiment import Procedure, Results, Worker
+from sweep_helpers import SimFactory, run_sweep
 
 from labctl.defects import DefectCode
 from labctl.sim.embedded import SimStationServer

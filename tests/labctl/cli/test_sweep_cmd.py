@@ -71,7 +71,7 @@ def test_small_sweep_writes_file_log_progress_and_summary(
         assert all(rec.status is DieStatus.COMPLETE for rec in reader.dies.values())
     # --dry-run --resume knows what is left.
     assert main([*SIM, "--out", str(out), "--dies", "die_04_00,die_03_00,die_05_00",
-                 "--cycles", "1", "--resume", "--dry-run"]) == 0
+                 "--cycles", "1", "--batching", "row", "--resume", "--dry-run"]) == 0
     assert "3 selected, 2 already complete, 1 to measure" in capsys.readouterr().out
 
 

@@ -1,0 +1,97 @@
+"""Batched evaluation equals the per-die loop; per-die error, spread, yield, sensitivity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from training_helpers import synthetic_die
+
+from labctl.errors import ConfigError
+from labctl.training import evaluate as evaluate_module
+from labctl.training.crossbar import die_responses
+from labctl.training.evaluate import (
+    Evaluation,
+    die_errors,
+    die_errors_loop,
+    evaluate_dies,
+    evaluate_virtual_dies,
+)
+from labctl.training.network import BinaryNetwork
+from labctl.training.sampler import DieSampler
+from labctl.training.statistics import wafer_statistics
+
+SHAPES = ((12, 8), (8, 4))
+
+
+def toy_problem(n: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy((rng.random((n, 12)) > 0.6).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 4, n))
+    return x, y
+
+
+def toy_dies(n: int = 6) -> list:
+    return [
+        synthetic_die(f"die_0{2 + i}_00" if i < 4 else f"die_0{i - 3}_01", seed=i,
+                      shapes=SHAPES, rates=(0.03 * (i % 3), 0.02, 0.02, 0.02))
+        for i in range(n)
+    ]
+
+
+def test_batched_evaluation_equals_per_die_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = toy_problem()
+    net = BinaryNetwork((12, 8, 4), generator=torch.Generator().manual_seed(0))
+    responses = die_responses(toy_dies())
+    # Force several chunks so that chunking is exercised too.
+    monkeypatch.setattr(evaluate_module, "_MAX_CHUNK_ELEMENTS", 300 * 8 * 2)
+    batched = die_errors(net, x, y, responses)
+    looped = die_errors_loop(net, x, y, responses)
+    np.testing.assert_array_equal(batched[0], looped[0])
+    np.testing.assert_allclose(batched[1], looped[1], rtol=1e-5)
+    assert len(set(batched[0].tolist())) > 1  # the dies really differ
+
+
+def test_one_model_per_die_is_paired_with_its_die() -> None:
+    x, y = toy_problem()
+    responses = die_responses(toy_dies(3))
+    nets = [BinaryNetwork((12, 8, 4), generator=torch.Generator().manual_seed(s)) for s in range(3)]
+    stacked = BinaryNetwork.stack(nets)
+    errors, _ = die_errors(stacked, x, y, responses)
+    for d, net in enumerate(nets):
+        alone, _ = die_errors(net, x, y, [r.select([d]) for r in responses])
+        assert errors[d] == alone[0]
+    with pytest.raises(ConfigError):
+        die_errors(stacked, x, y, [r.select([0, 1]) for r in responses])
+
+
+def test_errors_are_fractions_of_the_test_set() -> None:
+    x, y = toy_problem(50)
+    net = BinaryNetwork((12, 8, 4))
+    with torch.no_grad():  # output 2 always wins
+        net.bias[1].copy_(torch.tensor([[[0.0, 0.0, 1000.0, 0.0]]]))
+    errors, losses = die_errors(net, x, y, None)
+    assert errors[0] == pytest.approx(float((y != 2).float().mean()))
+    assert losses[0] > 0
+
+
+def test_evaluation_summary_yield_and_distribution() -> None:
+    ev = Evaluation(("a", "b", "c", "d"), np.array([0.1, 0.2, 0.1, 0.5]), np.ones(4))
+    assert ev.mean_error == pytest.approx(0.225)
+    assert ev.yield_fraction(0.15) == 0.5
+    d = ev.to_dict(0.25)
+    assert d["per_die"]["d"] == 0.5 and d["yield"] == 0.75 and d["yield_threshold"] == 0.25
+    dist = ev.distribution()
+    assert dist["error_p50"] == pytest.approx(0.15) and dist["loss_std"] == 0.0
+
+
+def test_named_and_virtual_dies() -> None:
+    x, y = toy_problem()
+    dies = toy_dies(4)
+    net = BinaryNetwork((12, 8, 4), generator=torch.Generator().manual_seed(0))
+    named = evaluate_dies(net, x, y, die_responses(dies), [d.name for d in dies])
+    assert named.die_names[0] == dies[0].name and named.errors.shape == (4,)
+    sampler = DieSampler(wafer_statistics(dies), seed=0)
+    virtual = evaluate_virtual_dies(net, x, y, sampler, n_dies=23, chunk_dies=10)
+    assert virtual.errors.shape == (23,) and np.all((virtual.errors >= 0) & (virtual.errors <= 1))
+    assert virtual.std_error > 0  # defect draws differ
