@@ -35,6 +35,11 @@ from labctl.store import TileData
 FloatArray = NDArray[np.float64]
 
 _HIST_BINS = 60
+#: Where each threshold's label sits (height fraction, text anchor): short left of its line,
+#: the P | AP boundary right of it, open left of it and lower, so neighbours do not overlap.
+_LABEL_PLACES: tuple[tuple[float, tuple[float, float]], ...] = (
+    (0.95, (1.0, 0.0)), (0.95, (0.0, 0.0)), (0.70, (1.0, 0.0)),
+)
 _NOT_MEASURED_RGBA = (0, 0, 0, 0)
 
 
@@ -397,15 +402,15 @@ class DieView(QWidget):
             fill.setAlpha(140)
             hist.addItem(pg.PlotDataItem(edges, counts, stepMode="center", fillLevel=0,
                                          brush=fill, pen=pg.mkPen(color, width=1)))
-            for i, line in enumerate(lines):
+            for line, (position, side) in zip(lines, _LABEL_PLACES, strict=False):
                 pen = QPen(QColor(THRESHOLD_COLOR), 0)
                 pen.setStyle(Qt.PenStyle.DashLine)
                 pen.setCosmetic(True)
                 marker = pg.InfiniteLine(
                     pos=math.log10(line.r_ohm), angle=90, pen=pen,
                     label=f"{line.label} {format_si(line.r_ohm, 'Ω', 2)}",
-                    labelOpts={"position": 0.92 - 0.12 * (i % 2), "color": THRESHOLD_COLOR,
-                               "fill": (255, 255, 255, 200)},
+                    labelOpts={"position": position, "color": THRESHOLD_COLOR,
+                               "fill": (255, 255, 255, 200), "anchors": [side, side]},
                 )
                 hist.addItem(marker)
             hist.setXRange(float(edges[0]), float(edges[-1]), padding=0)

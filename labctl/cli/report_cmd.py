@@ -12,7 +12,6 @@ import json
 import os
 from pathlib import Path
 
-from labctl.analysis.plots import save_die_figure, save_wafer_map
 from labctl.analysis.summary import summarize_wafer
 from labctl.errors import LabctlError
 from labctl.store.layout import DieStatus
@@ -39,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from labctl.analysis.plots import save_die_figure, save_wafer_map  # matplotlib: slow
+
     out: Path = args.out
     with open_wafer(args.wafer) as reader:
         summary = summarize_wafer(reader)
