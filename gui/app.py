@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
@@ -45,7 +46,7 @@ from gui.wafer_data import WaferFileWatcher, WaferSnapshot
 from gui.wafer_map import WaferMapWidget
 from labctl.errors import ConfigError, LabctlError
 from labctl.station.config import StationConfig
-from labctl.store import open_wafer
+from labctl.store import TileData, open_wafer
 from labctl.wafer_map import ALL_DIE_NAMES
 
 log = logging.getLogger("gui")
@@ -78,7 +79,7 @@ class MainWindow(QMainWindow):
         self.sweep: SweepWorker | None = None
         self._pending_request: SweepRequest | None = None
         self._last_file_error = ""
-        self._die_event_count = 0
+        self._shown_key: tuple[str, str, str] | None = None  # die, status, finished shown
 
         self.wafer_map = WaferMapWidget()
         self.die_view = DieView()
@@ -218,8 +219,24 @@ class MainWindow(QMainWindow):
         self._last_file_error = ""
         self._apply_snapshot(snapshot)
         selected = self.wafer_map.selected_die()
-        if selected is not None:
+        if selected is not None and self._die_changed(selected, snapshot):
             self.show_die(selected)
+
+    def _die_changed(self, name: str, snapshot: WaferSnapshot) -> bool:
+        """Whether the die view must be redrawn for `name` (a running die always is)."""
+        status = snapshot.statuses.get(name, "pending")
+        summary = snapshot.summaries.get(name)
+        key = (name, status, summary.finished if summary else "")
+        return status == "running" or key != self._shown_key
+
+    def _forget_wafer(self) -> None:
+        """Blank map and die view before another file is shown."""
+        self.watcher, self.snapshot = None, None
+        self.wafer_map.set_statuses({})
+        for key in ("yield", "defect_count", "median_tmr"):
+            self.wafer_map.set_metric_values(key, {})
+        self.die_view.clear("No data yet")
+        self.die_summary.setText("")
 
     def _apply_snapshot(self, snapshot: WaferSnapshot) -> None:
         self.snapshot = snapshot
@@ -237,16 +254,14 @@ class MainWindow(QMainWindow):
             self.die_summary.setText(name)
             return
         status = self.snapshot.statuses.get(name, "pending")
+        summary = self.snapshot.summaries.get(name)
+        self._shown_key = (name, status, summary.finished if summary else "")
         try:
             tiles = self.watcher.die_tiles(name)
         except LabctlError as exc:
             self.die_view.clear(f"{name}: cannot read ({exc})")
             return
-        note = ""
-        progress = self.snapshot.progress.get(name)
-        if status == "running" and progress is not None:
-            tile, rows_done, rows = progress
-            note = f"measuring tile {tile}: {rows_done} of {rows} rows"
+        note = running_note(tiles) if status == "running" else ""
         if tiles:
             self.die_view.show_die(name, status, tiles, note)
             if status == "running" and self.die_view.current_tile() is not None:
@@ -351,8 +366,8 @@ class MainWindow(QMainWindow):
         worker.finished_with.connect(self._sweep_finished)
         self.sweep = worker
         if self.watcher is None or self.watcher.path != request.output_path:
+            self._forget_wafer()
             self.watcher = WaferFileWatcher(request.output_path)
-            self.snapshot = None
         self.training.set_wafer(request.output_path)
         self.run_control.set_progress(0.0)
         verb = "Resuming" if request.resume else "Sweeping"
@@ -375,7 +390,6 @@ class MainWindow(QMainWindow):
             log.warning("abort requested")
 
     def _die_event(self, event: dict[str, Any]) -> None:
-        self._die_event_count += 1
         name, status = str(event.get("die")), str(event.get("status"))
         position = f"{int(event.get('index', 0)) + 1}/{event.get('total', '?')}"
         if status == "started":
@@ -387,7 +401,6 @@ class MainWindow(QMainWindow):
                      event.get("defects"))
         else:
             log.warning("%s %s (%s): %s", name, status, position, event.get("reason"))
-        self.refresh_from_file()
 
     def _sweep_finished(self, outcome: str, detail: str) -> None:
         worker, self.sweep = self.sweep, None
@@ -438,6 +451,20 @@ class MainWindow(QMainWindow):
         for name in _LOGGERS:
             self.log_pane.detach(logging.getLogger(name))
         super().closeEvent(event)
+
+
+def running_note(tiles: Sequence[TileData]) -> str:
+    """What the last published checkpoint holds of the tile being measured."""
+    if not tiles:
+        return ""
+    tile = tiles[-1]
+    rows = tile.shape[0]
+    read_p = int(np.isfinite(tile.r_parallel_ohm).any(axis=1).sum())
+    read_ap = int(np.isfinite(tile.r_antiparallel_ohm).any(axis=1).sum())
+    if tile.defects is not None:
+        return f"tile {tile.index} measured"
+    return (f"measuring tile {tile.index}: {read_p} of {rows} rows read after writing P, "
+            f"{read_ap} after writing AP")
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:

@@ -25,8 +25,6 @@ class WaferSnapshot:
     kind: str
     statuses: dict[str, str]
     summaries: dict[str, DieSummary] = field(default_factory=dict)
-    #: running die -> (tile being measured, rows done in it, rows of that tile), when known.
-    progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     #: failed die -> its one-line reason.
     failure_reasons: dict[str, str] = field(default_factory=dict)
     #: dies the file lists (the sweep's selection); the others are not part of this run.
@@ -89,7 +87,6 @@ class WaferFileWatcher:
         with open_wafer(self.path) as reader:
             statuses = {name: DieStatus.PENDING.value for name in ALL_DIE_NAMES}
             summaries: dict[str, DieSummary] = {}
-            progress: dict[str, tuple[int, int, int]] = {}
             reasons: dict[str, str] = {}
             for name, record in reader.dies.items():
                 statuses[name] = record.status.value
@@ -100,16 +97,12 @@ class WaferFileWatcher:
                     if key not in self._summaries:
                         self._summaries[key] = summarize_die(reader, record)
                     summaries[name] = self._summaries[key]
-                elif record.status is DieStatus.RUNNING and record.tiles:
-                    last = reader.tile(name, record.tiles[-1])
-                    progress[name] = (last.index, last.measured_rows, last.shape[0])
             self._snapshot = WaferSnapshot(
                 path=self.path,
                 wafer_id=reader.info.wafer_id,
                 kind=reader.info.kind,
                 statuses=statuses,
                 summaries=summaries,
-                progress=progress,
                 failure_reasons=reasons,
                 in_file=frozenset(reader.dies),
             )

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         window.run_control.output_edit.setText(str(live))
         window.run_control.picker.set_selected(["die_03_01", "die_04_01"])
         window.run_control.form.set_value("cycles", 1)
-        window.run_control.form.set_value("checkpoint_interval", 0.0)
+        window.run_control.form.set_value("checkpoint_interval", 0.05)
         release = threading.Event()
 
         def hold(topic: str, record: object) -> None:

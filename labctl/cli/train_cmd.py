@@ -170,9 +170,7 @@ def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]
     }
     if args.virtual_dies:
         sampler = DieSampler(wafer_statistics(wafer.dies), seed=metadata.seed + 1_000_003)
-        virtual = evaluate_virtual_dies(
-            net, data.test_x, data.test_y, sampler, args.virtual_dies
-        )
+        virtual = evaluate_virtual_dies(net, data.test_x, data.test_y, sampler, args.virtual_dies)
         result["virtual_dies"] = {
             "n": args.virtual_dies,
             "mean": virtual.mean_error,
@@ -219,7 +217,9 @@ def _data_for(metadata: Any) -> Any:
     from labctl.training.mnist import load_mnist
 
     pre = metadata.preprocessing
-    return load_mnist(pool=int(pre.get("pool", 2)), threshold=float(pre.get("binarise_threshold", 0.5)))
+    return load_mnist(
+        pool=int(pre.get("pool", 2)), threshold=float(pre.get("binarise_threshold", 0.5))
+    )
 
 
 def _format_evaluation(result: dict[str, Any]) -> str:

@@ -102,12 +102,10 @@ def reference_levels_S(
 
 def _masked_median(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per row median of the masked entries (mean of the two middle ones, as numpy's)."""
-    return torch.stack([torch.quantile(v[m], 0.5) for v, m in zip(values, mask)])
+    return torch.stack([torch.quantile(v[m], 0.5) for v, m in zip(values, mask, strict=True)])
 
 
-def tile_response(
-    g_p_S: torch.Tensor, g_ap_S: torch.Tensor, defects: torch.Tensor
-) -> TileResponse:
+def tile_response(g_p_S: torch.Tensor, g_ap_S: torch.Tensor, defects: torch.Tensor) -> TileResponse:
     """Normalised response of a tile on a batch of dies, from (dies, rows, cols) tensors."""
     g_ref, half_step = reference_levels_S(g_p_S, g_ap_S, defects)
     g_ref = g_ref[:, None, None]

@@ -60,7 +60,7 @@ class Evaluation:
     def to_dict(self, threshold: float = DEFAULT_YIELD_THRESHOLD) -> dict[str, Any]:
         """JSON-ready: per-die errors, mean, std, yield (with its threshold)."""
         return {
-            "per_die": {n: float(e) for n, e in zip(self.die_names, self.errors)},
+            "per_die": {n: float(e) for n, e in zip(self.die_names, self.errors, strict=True)},
             "mean": self.mean_error,
             "std": self.std_error,
             "yield": self.yield_fraction(threshold),

@@ -60,19 +60,17 @@ class StepSTE(torch.autograd.Function):
 
 def binary_sign(latent: torch.Tensor) -> torch.Tensor:
     """±1 weights from latent weights, straight-through gradient."""
-    result: torch.Tensor = SignSTE.apply(latent)  # type: ignore[no-untyped-call]
+    result: torch.Tensor = SignSTE.apply(latent)
     return result
 
 
 def binary_step(u: torch.Tensor) -> torch.Tensor:
     """0/1 neuron outputs, straight-through gradient."""
-    result: torch.Tensor = StepSTE.apply(u)  # type: ignore[no-untyped-call]
+    result: torch.Tensor = StepSTE.apply(u)
     return result
 
 
-def check_layers_fit(
-    layer_sizes: Sequence[int], tile_shapes: Sequence[tuple[int, int]]
-) -> None:
+def check_layers_fit(layer_sizes: Sequence[int], tile_shapes: Sequence[tuple[int, int]]) -> None:
     """ConfigError unless layer k (inputs x neurons) fits into tile k (rows x columns)."""
     n_layers = len(layer_sizes) - 1
     if n_layers > len(tile_shapes):
@@ -113,7 +111,9 @@ class BinaryNetwork(nn.Module):
         self.scale = nn.ParameterList()
         self.bias = nn.ParameterList()
         last = len(self.layer_sizes) - 2
-        for k, (n_in, n_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
+        for k, (n_in, n_out) in enumerate(
+            zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True)
+        ):
             latent = (torch.rand(n_models, n_in, n_out, generator=generator) * 2 - 1) * _LATENT_INIT
             # Hidden: comparator input of order 1 for ~1/4 of the rows driven; output: logits of
             # a few units so that the softmax is neither flat nor saturated at the start.
@@ -152,7 +152,7 @@ class BinaryNetwork(nn.Module):
         if responses is not None and len(responses) < self.n_layers:
             raise ConfigError(f"{self.n_layers} layers need {self.n_layers} tile responses")
         h = x
-        hidden = []
+        hidden: list[torch.Tensor] = []
         for k, signs in enumerate(self.signs()):
             weights = signs if responses is None else responses[k].effective_weights(signs)
             pre = _crossbar_matmul(h, weights)
@@ -176,7 +176,7 @@ class BinaryNetwork(nn.Module):
         copy = BinaryNetwork(self.layer_sizes, n_models=n_models)
         with torch.no_grad():
             for group in ("latent", "scale", "bias"):
-                for dst, src in zip(getattr(copy, group), getattr(self, group)):
+                for dst, src in zip(getattr(copy, group), getattr(self, group), strict=True):
                     dst.copy_(src.expand_as(dst))
         return copy
 
@@ -187,7 +187,7 @@ class BinaryNetwork(nn.Module):
         part = BinaryNetwork(self.layer_sizes, n_models=stop - start)
         with torch.no_grad():
             for group in ("latent", "scale", "bias"):
-                for dst, src in zip(getattr(part, group), getattr(self, group)):
+                for dst, src in zip(getattr(part, group), getattr(self, group), strict=True):
                     dst.copy_(src[start:stop])
         return part
 

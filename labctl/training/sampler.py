@@ -71,7 +71,9 @@ class _TileSampler:
         n_cells = rows * cols
         normal = torch.randn(2, n, n_cells, generator=generator)
         log_g_p = self.log_g_p[source, None] + self.log_g_p_sigma[source, None] * normal[0]
-        log_g_ap = log_g_p - (self.log_ratio[source, None] + self.log_ratio_sigma[source, None] * normal[1])
+        log_g_ap = log_g_p - (
+            self.log_ratio[source, None] + self.log_ratio_sigma[source, None] * normal[1]
+        )
         g_p = torch.exp(log_g_p).view(-1)
         g_ap = torch.exp(log_g_ap).view(-1)
         defects = torch.zeros(n * n_cells, dtype=torch.uint8)

@@ -76,14 +76,13 @@ class TrainConfig:
 
     def with_epochs(self, mode: str, epochs: float) -> TrainConfig:
         """This config with the epochs of `mode` replaced."""
-        field = {
-            "ideal": "ideal_epochs",
-            "statistics-aware": "statistics_epochs",
-            "hardware-aware": "hardware_epochs",
-        }.get(mode)
-        if field is None:
-            raise ConfigError(f"mode {mode!r} has no epochs to set")
-        return replace(self, **{field: float(epochs)})
+        if mode == "ideal":
+            return replace(self, ideal_epochs=float(epochs))
+        if mode == "statistics-aware":
+            return replace(self, statistics_epochs=float(epochs))
+        if mode == "hardware-aware":
+            return replace(self, hardware_epochs=float(epochs))
+        raise ConfigError(f"mode {mode!r} has no epochs to set")
 
 
 #: Called after every epoch with (epoch index, mean training loss of that epoch).
@@ -122,7 +121,7 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     n_samples = x.shape[0]
     steps_per_epoch = max(n_samples // batch_size, 1)
-    total_steps = max(int(math.ceil(epochs * steps_per_epoch)), 1)
+    total_steps = max(math.ceil(epochs * steps_per_epoch), 1)
     optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, total_steps)
     net.train()

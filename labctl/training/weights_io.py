@@ -9,6 +9,7 @@ preprocessing, training configuration and metrics. Loading checks all of it and 
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
     sizes = metadata.layer_sizes
     net = BinaryNetwork(sizes, n_models=1)
     expected = {}
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         expected[f"layer{k}.sign"] = ((1, n_in, n_out), torch.int8)
         expected[f"layer{k}.latent"] = ((1, n_in, n_out), torch.float32)
         expected[f"layer{k}.scale"] = ((1, 1, n_out), torch.float32)

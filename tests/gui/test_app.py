@@ -8,6 +8,7 @@ mid-die leaves the station safe and the file consistent (and resumable).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -174,7 +175,7 @@ def test_live_view_follows_checkpoints_of_the_file(synthetic_wafer, qtbot):
         return 0 if image is None else int(np.isfinite(image).all(axis=1).sum())
 
     assert rows_shown() == 5
-    assert "5 of 24 rows" in window.die_view.title.text()
+    assert "5 of 24 rows read after writing P, 5 after writing AP" in window.die_view.title.text()
     synthetic_wafer.running("die_04_00", seed=3, rows_done=17)
     qtbot.waitUntil(lambda: rows_shown() == 17, timeout=5000)
     synthetic_wafer.complete("die_04_00", seed=3)
@@ -210,4 +211,23 @@ def test_a_bad_file_is_a_dialog_not_a_crash(synthetic_wafer, qtbot, tmp_path):
     boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
     assert boxes and "not an HDF5 file" in boxes[0].text()
     assert window.watcher.path == synthetic_wafer.path
+    window.close()
+
+
+def test_a_station_that_does_not_answer_is_reported(sim_config, qtbot, tmp_path):
+    _, config = sim_config
+    dead = {role: replace(inst, resource="TCPIP::127.0.0.1::1::SOCKET", timeout_s=0.5)
+            for role, inst in config.instruments.items()}
+    window = MainWindow(replace(config, instruments=dead), None)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: "NOT CONNECTED" in window.instruments.connection_label.text(),
+                    timeout=10_000)
+    window.run_control.output_edit.setText(str(tmp_path / "never.h5"))
+    window.run_control.picker.set_selected(["die_02_00"])
+    click(qtbot, window.run_control.start_button)
+    wait_idle(qtbot, window)
+    assert window.run_control.state_label.text().startswith("Sweep failed")
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes and boxes[-1].windowTitle() == "Sweep failed"
+    assert not (tmp_path / "never.h5").exists()
     window.close()

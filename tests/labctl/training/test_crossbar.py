@@ -78,7 +78,9 @@ def test_defective_cell_gets_no_gradient_on_its_weight() -> None:
 
 
 def test_pre_activation_is_bit_line_current_minus_reference_normalised() -> None:
-    die = synthetic_die("die_03_00", seed=4, shapes=((12, 8), (8, 4)), rates=(0.05, 0.05, 0.05, 0.05))
+    die = synthetic_die(
+        "die_03_00", seed=4, shapes=((12, 8), (8, 4)), rates=(0.05, 0.05, 0.05, 0.05)
+    )
     tile = die.tiles[0]
     net = BinaryNetwork((12, 8, 4), generator=torch.Generator().manual_seed(3))
     signs = net.signs()[0][0].detach().numpy()

@@ -33,8 +33,12 @@ def toy_problem(n: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
 
 def toy_dies(n: int = 6) -> list:
     return [
-        synthetic_die(f"die_0{2 + i}_00" if i < 4 else f"die_0{i - 3}_01", seed=i,
-                      shapes=SHAPES, rates=(0.03 * (i % 3), 0.02, 0.02, 0.02))
+        synthetic_die(
+            f"die_0{2 + i}_00" if i < 4 else f"die_0{i - 3}_01",
+            seed=i,
+            shapes=SHAPES,
+            rates=(0.03 * (i % 3), 0.02, 0.02, 0.02),
+        )
         for i in range(n)
     ]
 

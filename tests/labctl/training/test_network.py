@@ -52,7 +52,7 @@ def test_ideal_forward_is_the_binary_network_by_hand() -> None:
 def test_layers_that_do_not_fit_the_tiles_are_refused() -> None:
     check_layers_fit((196, 100, 10), ((196, 100), (100, 10)))
     check_layers_fit((150, 80, 10), ((196, 100), (100, 10)))  # smaller layers use a corner
-    with pytest.raises(ConfigError, match="layer 0 .*does not fit tile 0"):
+    with pytest.raises(ConfigError, match=r"layer 0 .*does not fit tile 0"):
         check_layers_fit((197, 100, 10), ((196, 100), (100, 10)))
     with pytest.raises(ConfigError, match="layer 1"):
         check_layers_fit((196, 100, 12), ((196, 100), (100, 10)))
@@ -77,7 +77,7 @@ def test_replicate_take_and_stack_round_trip() -> None:
         many.latent[0][1] *= -1
     parts = [many.take(i, i + 1) for i in range(3)]
     restacked = BinaryNetwork.stack(parts)
-    for a, b in zip(restacked.parameters(), many.parameters()):
+    for a, b in zip(restacked.parameters(), many.parameters(), strict=True):
         torch.testing.assert_close(a, b)
     torch.testing.assert_close(parts[0].latent[0], net.latent[0])
     torch.testing.assert_close(parts[1].latent[0], -net.latent[0])

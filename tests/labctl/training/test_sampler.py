@@ -29,8 +29,13 @@ def source_wafer() -> list[DieMaps]:
         ]
     ):
         tiles = tuple(
-            synthetic_tile(rng, shape, rates, failed_rows=rows if k == 0 else [],
-                           failed_cols=cols if k == 0 else [])
+            synthetic_tile(
+                rng,
+                shape,
+                rates,
+                failed_rows=rows if k == 0 else [],
+                failed_cols=cols if k == 0 else [],
+            )
             for k, shape in enumerate(SHAPES)
         )
         dies.append(DieMaps(f"die_0{i + 2}_00", tiles))
@@ -59,8 +64,8 @@ def test_sampled_dies_reproduce_the_input_statistics() -> None:
     maps, drawn_from = as_maps(DieSampler(source, seed=3), 400)
     assert np.bincount(drawn_from, minlength=4).min() > 60  # every source die is used
     for i in range(len(source.die_names)):
-        resampled = wafer_statistics([m for m, s in zip(maps, drawn_from) if s == i])
-        for want, got in zip(source.tiles, resampled.tiles):
+        resampled = wafer_statistics([m for m, s in zip(maps, drawn_from, strict=True) if s == i])
+        for want, got in zip(source.tiles, resampled.tiles, strict=True):
             # Defect rates by class of this source die, and its line failures.
             n_cells = want.shape[0] * want.shape[1]
             np.testing.assert_allclose(
@@ -74,9 +79,13 @@ def test_sampled_dies_reproduce_the_input_statistics() -> None:
                 assert failed_got == pytest.approx(failed_want, rel=0.35, abs=2e-3)
             # Resistance distributions: median and spread of G_P and of G_P / G_AP.
             for name in ("log_g_p_median", "log_ratio_median"):
-                assert np.median(getattr(got, name)) == pytest.approx(getattr(want, name)[i], abs=0.01)
+                assert np.median(getattr(got, name)) == pytest.approx(
+                    getattr(want, name)[i], abs=0.01
+                )
             for name in ("log_g_p_sigma", "log_ratio_sigma"):
-                assert np.median(getattr(got, name)) == pytest.approx(getattr(want, name)[i], rel=0.15)
+                assert np.median(getattr(got, name)) == pytest.approx(
+                    getattr(want, name)[i], rel=0.15
+                )
     # The spread between dies survives: the bad die stays bad.
     resampled = wafer_statistics(maps)
     shorts = resampled.tiles[0].cell_rates[:, DefectCode.SHORT]
@@ -90,7 +99,7 @@ def test_sampling_is_reproducible_and_fresh() -> None:
     stats = wafer_statistics(source_wafer())
     a = DieSampler(stats, seed=1).sample_tiles(3)
     b = DieSampler(stats, seed=1).sample_tiles(3)
-    for ta, tb in zip(a, b):
+    for ta, tb in zip(a, b, strict=True):
         torch.testing.assert_close(ta.g_p_S, tb.g_p_S)
         assert torch.equal(ta.defects, tb.defects)
     sampler = DieSampler(stats, seed=1)

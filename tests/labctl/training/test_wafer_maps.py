@@ -14,8 +14,10 @@ from labctl.training.wafer_maps import read_wafer_maps
 
 
 def test_complete_dies_are_read_and_others_skipped(tmp_path: Path) -> None:
-    dies = [synthetic_die(n, seed=i, rates=(0.05, 0.05, 0.0, 0.0)) for i, n in
-            enumerate(["die_02_00", "die_03_00", "die_04_00", "die_05_00"])]
+    dies = [
+        synthetic_die(n, seed=i, rates=(0.05, 0.05, 0.0, 0.0))
+        for i, n in enumerate(["die_02_00", "die_03_00", "die_04_00", "die_05_00"])
+    ]
     path = write_wafer_file(
         tmp_path / "w.h5", dies, statuses={"die_03_00": "failed", "die_04_00": "pending"}
     )
@@ -27,7 +29,7 @@ def test_complete_dies_are_read_and_others_skipped(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got.defects, want.defects)
     ok = want.defects == 0
     np.testing.assert_allclose(got.g_p_S[ok], want.g_p_S[ok], rtol=1e-6)  # stored as float32
-    with pytest.raises(LabctlError, match="not usable.*failed"):
+    with pytest.raises(LabctlError, match=r"not usable.*failed"):
         wafer.die("die_03_00")
     with pytest.raises(LabctlError, match="no die"):
         wafer.die("die_07_03")

@@ -35,7 +35,7 @@ def saved(tmp_path: Path) -> tuple[Path, BinaryNetwork]:
 def test_round_trip_keeps_weights_and_metadata(tmp_path: Path) -> None:
     path, net = saved(tmp_path)
     loaded, meta = load_weights(path)
-    for a, b in zip(loaded.parameters(), net.parameters()):
+    for a, b in zip(loaded.parameters(), net.parameters(), strict=True):
         torch.testing.assert_close(a, b)
     assert meta.mode == "hardware-aware" and meta.die == "die_03_00" and meta.seed == 7
     assert meta.metrics == {"die_error": 0.1} and meta.layer_sizes == SIZES

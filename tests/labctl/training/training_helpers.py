@@ -34,7 +34,7 @@ def synthetic_tile(
     u = rng.random(shape)
     defects = np.zeros(shape, dtype=np.uint8)
     edges = np.cumsum(rates)
-    for code, (low, high) in enumerate(zip([0.0, *edges[:-1]], edges), start=1):
+    for code, (low, high) in enumerate(zip([0.0, *edges[:-1]], edges, strict=True), start=1):
         defects[(u >= low) & (u < high)] = code
     defects[list(failed_rows), :] = DefectCode.OPEN
     defects[:, list(failed_cols)] = DefectCode.OPEN

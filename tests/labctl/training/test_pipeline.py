@@ -1,0 +1,81 @@
+"""All modes end to end on a small synthetic wafer (full-size tiles, a few training steps)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from training_helpers import synthetic_die
+
+from labctl.errors import LabctlError
+from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
+from labctl.training.train import TrainConfig
+from labctl.training.wafer_maps import WaferMaps
+from labctl.training.weights_io import read_metadata
+
+FULL = ((196, 100), (100, 10))
+NAMES = ("die_02_00", "die_03_00", "die_04_00")
+
+
+def tiny_options(seed: int = 0) -> PipelineOptions:
+    config = TrainConfig(
+        ideal_epochs=1,
+        statistics_epochs=0.5,
+        hardware_epochs=0.5,
+        train_subset=2000,
+        seed=seed,
+        threads=1,
+    )
+    return PipelineOptions(config=config, virtual_dies=4)
+
+
+@pytest.fixture(scope="module")
+def wafer() -> WaferMaps:
+    dies = tuple(
+        synthetic_die(name, seed=i, shapes=FULL, rates=(0.002 * (i + 1), 0.002, 0.002, 0.002))
+        for i, name in enumerate(NAMES)
+    )
+    return WaferMaps(wafer_id="synthetic", dies=dies)
+
+
+def test_all_modes_write_weights_and_summary(wafer: WaferMaps, tmp_path: Path) -> None:
+    messages: list[str] = []
+    run = TrainingRun(wafer, tmp_path, tiny_options(), progress=messages.append)
+    summary = run.run(MODE_ORDER)
+    assert 0.0 < summary["baseline_error"] < 0.9
+    for mode in ("unaware", "statistics-aware", "hardware-aware"):
+        dies = summary["modes"][mode]["dies"]
+        assert list(dies["per_die"]) == list(NAMES)
+        assert 0.0 <= dies["mean"] <= 1.0 and dies["std"] >= 0.0 and 0 <= dies["yield"] <= 1
+    virtual = summary["modes"]["statistics-aware"]["virtual_dies"]
+    assert virtual["n"] == 4 and "loss_p95" in virtual["sensitivity"]
+    assert set(summary["timing_s"]) == set(MODE_ORDER)
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    for mode in ("ideal", "unaware", "statistics-aware"):
+        assert read_metadata(weight_path(tmp_path, mode)).mode == mode
+    meta = read_metadata(weight_path(tmp_path, "hardware-aware", "die_03_00"))
+    assert meta.die == "die_03_00" and meta.data_file == "synthetic"
+    assert (
+        meta.metrics["die_error"]
+        == summary["modes"]["hardware-aware"]["dies"]["per_die"]["die_03_00"]
+    )
+    # Prerequisites are reused by a later run with the same settings...
+    messages.clear()
+    TrainingRun(wafer, tmp_path, tiny_options(), progress=messages.append).run(
+        ["hardware-aware"], die="die_04_00"
+    )
+    assert any("reusing" in m and "statistics-aware" in m for m in messages)
+    assert not any(m.startswith("training ideal") for m in messages)
+    # ...but not by one with another seed.
+    messages.clear()
+    TrainingRun(wafer, tmp_path, tiny_options(seed=1), progress=messages.append).run(["unaware"])
+    assert any(m.startswith("training ideal") for m in messages)
+
+
+def test_unknown_die_and_mode_are_refused(wafer: WaferMaps, tmp_path: Path) -> None:
+    run = TrainingRun(wafer, tmp_path, tiny_options())
+    with pytest.raises(LabctlError, match="die_07_03"):
+        run.hardware_aware(["die_07_03"])
+    with pytest.raises(LabctlError, match="unknown mode"):
+        run.run(["magic"])
