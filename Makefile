@@ -28,6 +28,10 @@ pytest: setup
 
 test: lint typecheck pytest
 
+# Renders the main window on a real X server (Debian's xvfb) with a finished simulated wafer.
+screenshots: setup
+	xvfb-run -a -s "-screen 0 1920x1200x24" $(BIN)/python tools/screenshots.py
+
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
 

@@ -11,9 +11,9 @@ from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.interlock import refuse_above_limit
-from drivers.scpi import parse_number, scpi_segments
+from drivers.scpi import any_header_matches, parse_number, segment_headers, strict_check_errors
 from drivers.terminations import with_line_terminations
-from labctl.errors import SafetyError
+from labctl.errors import InstrumentError, SafetyError
 
 #: Hardware ranges of the controller (its own limits; the station's limits are tighter).
 PULSE_AMPLITUDE_RANGE_V = (0.0, 2.0)
@@ -24,9 +24,11 @@ MAX_INDEX = 65535
 TARGET_STATES = ("P", "AP")
 SCAN_MODES = ("CELL", "ROW", "TILE", "INFER")
 
-_PULSE_AMPLITUDE = re.compile(r"^PULS(?:E)?:AMPL(?:ITUDE)?$")
-_INPUT_VOLTAGE = re.compile(r"^INP(?:UT)?:VOLT(?:AGE)?$")
-_WRITE = re.compile(r"^WRIT(?:E)?:(?:CELL|ROW|TILE)$")
+#: Headers the interlocks watch (any SCPI form: short/long, case, relative path).
+_PULSE_AMPLITUDE = "PULSe:AMPLitude"
+_INPUT_VOLTAGE = "INPut:VOLTage"
+_WRITES = ("WRITe:CELL", "WRITe:ROW", "WRITe:TILE")
+_SAFE = ("*RST", "DESEL", "DESELECT")
 _BITS = re.compile(r"^[01]+$")
 
 
@@ -134,6 +136,48 @@ class ArrayController(SCPIMixin, Instrument):
         validator=strict_range, values=INPUT_VOLTAGE_RANGE_V,
     )
 
+    def verified_geometry(self, tile: int) -> tuple[int, int]:
+        """(rows, columns) of tile ``tile``, asked twice in one message: both answers must agree
+        (a garbled geometry would misplace every reading of the tile)."""
+        strict_discrete_set(tile, range(MAX_INDEX + 1))
+        first, second = self._asked_twice(f"GEOM? {tile:d}")
+        if first != second:
+            raise InstrumentError(f"{self.name}: inconsistent replies to GEOM? {tile}")
+        try:
+            rows, cols = (int(v) for v in first.split(","))
+        except ValueError:
+            raise InstrumentError(f"{self.name}: garbled reply to GEOM? {tile}: "
+                                  f"{first[:40]!r}") from None
+        if rows < 1 or cols < 1:
+            raise InstrumentError(f"{self.name}: impossible geometry {rows} x {cols}")
+        return rows, cols
+
+    def verified_tile_count(self) -> int:
+        """The number of tiles, asked twice in one message; both answers must agree."""
+        first, second = self._asked_twice("NTIL?")
+        if first != second or not first.strip().isdigit() or int(first) < 1:
+            raise InstrumentError(f"{self.name}: garbled replies to NTIL?: {first!r}, {second!r}")
+        return int(first)
+
+    def _asked_twice(self, query: str) -> tuple[str, str]:
+        parts = str(self.ask(f"{query};{query}")).strip().split(";")
+        if len(parts) != 2:
+            raise InstrumentError(f"{self.name}: garbled reply to {query}")
+        return parts[0].strip(), parts[1].strip()
+
+    def check_errors(self) -> list[list[Any]]:
+        """Drain the error queue; a reply that is not a queue entry raises InstrumentError."""
+        return strict_check_errors(self)
+
+    def check_command(self, command: str) -> None:
+        """Raise SafetyError if the interlocks refuse ``command`` (nothing is changed)."""
+        self._pulse_amplitude_after(command)
+
+    def reset_interlock_state(self) -> None:
+        """Forget the pulse amplitude (the controller may have restarted): writes stay refused
+        until an amplitude is sent again."""
+        self._pulse_amplitude_V = None
+
     def geometry(self, tile: int) -> tuple[int, int]:
         """(rows, columns) of tile ``tile``."""
         strict_discrete_set(tile, range(MAX_INDEX + 1))
@@ -175,17 +219,18 @@ class ArrayController(SCPIMixin, Instrument):
     def _pulse_amplitude_after(self, command: str) -> float | None:
         """Check ``command``; return the pulse amplitude it leaves on the controller."""
         amplitude_V = self._pulse_amplitude_V
-        for header, argument in scpi_segments(command):
-            if header in ("*RST", "DESEL", "DESELECT"):
+        for headers, argument in segment_headers(command):
+            if any(header in _SAFE for header in headers):
                 amplitude_V = 0.0
-            elif _PULSE_AMPLITUDE.match(header):
+            if any_header_matches(_PULSE_AMPLITUDE, headers):
                 amplitude_V = parse_number(argument)
                 refuse_above_limit(amplitude_V, self.max_write_voltage_V, "write pulse amplitude")
-            elif _INPUT_VOLTAGE.match(header):
+            if any_header_matches(_INPUT_VOLTAGE, headers):
                 refuse_above_limit(
                     parse_number(argument), self.max_input_voltage_V, "inference input voltage"
                 )
-            elif _WRITE.match(header) and self.max_write_voltage_V is not None:
+            if (any(any_header_matches(w, headers) for w in _WRITES)
+                    and self.max_write_voltage_V is not None):
                 if amplitude_V is None:
                     raise SafetyError(
                         f"{self.name}: write refused: pulse amplitude not set through the driver; "

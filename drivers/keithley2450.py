@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from pymeasure.instruments.keithley.keithley2450 import Keithley2450
 from pymeasure.instruments.validators import strict_range
 
 from drivers.interlock import refuse_above_limit
-from drivers.scpi import parse_number, scpi_segments
+from drivers.scpi import any_header_matches, parse_number, segment_headers, strict_check_errors
 from drivers.terminations import with_line_terminations
 from labctl.errors import InstrumentError, SafetyError
 
@@ -22,11 +23,24 @@ NPLC_RANGE = (0.01, 10.0)
 #: Capacity of the 2450's default reading buffer ``defbuffer1``.
 BUFFER_CAPACITY = 100_000
 
-_CURRENT_LIMIT = re.compile(r"^SOUR(?:CE)?:VOLT(?:AGE)?:ILIM(?:IT)?(?::LEV(?:EL)?)?$")
-_VOLTAGE_LEVEL = re.compile(
-    r"^SOUR(?:CE)?:VOLT(?:AGE)?(?::LEV(?:EL)?(?::IMM(?:EDIATE)?(?::AMPL(?:ITUDE)?)?)?)?$"
-)
-_OUTPUT_STATE = re.compile(r"^OUTP(?:UT)?(?::STAT(?:E)?)?$")
+#: SCPI headers the interlocks watch (any short/long form, case, relative path or suffix).
+_CURRENT_LIMIT = ":SOURce:VOLTage:ILIMit[:LEVel]"
+_VOLTAGE_LEVEL = ":SOURce:VOLTage[:LEVel][:IMMediate][:AMPLitude]"
+_OUTPUT_STATE = ":OUTPut[:STATe]"
+_SOURCE_FUNCTION = ":SOURce:FUNCtion[:MODE]"
+#: Relative tolerance of the buffer check: the instrument's own average of its readings must
+#: match the average of the readings received. ASCII readings carry 7 significant digits, so
+#: rounding alone moves either average by at most 1e-6 of the mean magnitude.
+_AVERAGE_TOLERANCE = 2e-6
+
+
+@dataclass(frozen=True)
+class BufferReadout:
+    """Readings fetched from ``defbuffer1`` and checked against the instrument's own count and
+    average, with the compliance state of the acquisition that took them."""
+
+    readings: np.ndarray
+    tripped: bool
 
 
 class LabctlKeithley2450(Keithley2450):
@@ -38,7 +52,13 @@ class LabctlKeithley2450(Keithley2450):
     * the output cannot be switched on before a positive current limit was sent through this
       driver (``*RST`` forgets it);
     * a source level above ``max_source_voltage_V`` (when set) is refused, and so is switching
-      the output on while the level is unknown or above that limit.
+      the output on while the level is unknown or above that limit;
+    * a current limit above ``max_current_limit_A`` (when set) is refused;
+    * with station limits set, sourcing current (whose voltage compliance could put volts on
+      a cell) and ``*RCL`` (a recalled setup bypasses every check) are refused.
+
+    Headers are matched in every SCPI form (short/long, any case, relative to the previous
+    command's path), so no spelling slips past the checks.
     """
 
     def __init__(
@@ -50,9 +70,12 @@ class LabctlKeithley2450(Keithley2450):
     ) -> None:
         super().__init__(adapter, name, **with_line_terminations(kwargs))
         self.max_source_voltage_V = max_source_voltage_V
+        self.max_current_limit_A: float | None = None
         self._current_limit_set = False
         self._source_level_V: float | None = None
         self._buffer_points = 0
+        #: Whether the last verified acquisition hit the current limit.
+        self.last_acquisition_tripped = False
 
     compliance_tripped = Instrument.measurement(
         ":SOUR:VOLT:ILIM:TRIP?",
@@ -116,18 +139,68 @@ class LabctlKeithley2450(Keithley2450):
         self.write(":INIT;*WAI")
         return self.read_buffer(self._buffer_points)
 
+    def acquire_verified(self) -> BufferReadout:
+        """Like :meth:`acquire_buffer`, and the readings are verified (:meth:`read_verified`)."""
+        if self._buffer_points < 1:
+            raise RuntimeError("configure_buffered_current() must be called before acquiring")
+        self.write(":INIT;*WAI")
+        return self.read_verified(self._buffer_points)
+
+    def read_verified(self, n_points: int) -> BufferReadout:
+        """Fetch readings 1 ... ``n_points`` with, in the same reply, the buffer's reading count,
+        the instrument's average of them and the compliance flag; InstrumentError unless the
+        reply parses, the counts agree and the averages agree (a garbled digit in any reading
+        that matters moves the average). Still one round trip."""
+        reply = self.ask(
+            f':TRAC:DATA? 1, {n_points}, "defbuffer1", READ;:TRAC:ACT?;:TRAC:STAT:AVER?;'
+            ":SOUR:VOLT:ILIM:TRIP?"
+        )
+        parts = reply.split(";")
+        if len(parts) != 4:
+            raise InstrumentError(f"{self.name}: garbled buffer reply ({len(parts)} parts)")
+        readings = _parse_readings(parts[0], n_points, self.name)
+        count, average, tripped = (_parse_float(p, self.name) for p in parts[1:])
+        if count != n_points:
+            raise InstrumentError(
+                f"{self.name}: buffer holds {count:g} readings, expected {n_points}"
+            )
+        magnitude = float(np.mean(np.abs(readings)))
+        if abs(float(np.mean(readings)) - average) > _AVERAGE_TOLERANCE * magnitude:
+            raise InstrumentError(
+                f"{self.name}: garbled buffer reply: readings average "
+                f"{float(np.mean(readings)):.7g} A, instrument says {average:.7g} A"
+            )
+        if tripped not in (0.0, 1.0):
+            raise InstrumentError(f"{self.name}: garbled compliance flag {parts[3]!r}")
+        self.last_acquisition_tripped = tripped == 1.0
+        return BufferReadout(readings, self.last_acquisition_tripped)
+
+    def read_currents(self, n_points: int) -> np.ndarray:
+        """``n_points`` single readings (``:READ?``, A) in one message and one reply."""
+        if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
+            raise ValueError(f"n_points must be a positive int, got {n_points!r}")
+        reply = self.ask(";".join([":READ?"] * n_points))
+        return _parse_readings(reply.replace(";", ","), n_points, self.name)
+
+    def check_errors(self) -> list[list[Any]]:
+        """Drain the error queue; a reply that is not a queue entry raises InstrumentError."""
+        return strict_check_errors(self)
+
+    def check_command(self, command: str) -> None:
+        """Raise SafetyError if the interlocks refuse ``command`` (nothing is changed)."""
+        self._interlock_state_after(command)
+
+    def reset_interlock_state(self) -> None:
+        """Forget what was set through this driver (the instrument may have restarted): the
+        output stays refused until a current limit and a level are sent again."""
+        self._current_limit_set = False
+        self._source_level_V = None
+        self._buffer_points = 0
+
     def read_buffer(self, n_points: int) -> np.ndarray:
         """Fetch readings 1 ... ``n_points`` of ``defbuffer1`` as a float64 array (A)."""
         reply = self.ask(f':TRAC:DATA? 1, {n_points}, "defbuffer1", READ')
-        try:
-            readings = np.array(reply.split(","), dtype=np.float64)
-        except ValueError as exc:
-            raise InstrumentError(f"{self.name}: unreadable buffer data: {reply[:80]!r}") from exc
-        if readings.shape != (n_points,):
-            raise InstrumentError(
-                f"{self.name}: expected {n_points} buffered readings, got {readings.size}"
-            )
-        return readings
+        return _parse_readings(reply, n_points, self.name)
 
     def write(self, command: str, **kwargs: Any) -> None:
         """Send ``command`` after the interlocks accepted it (see the class docstring)."""
@@ -138,17 +211,27 @@ class LabctlKeithley2450(Keithley2450):
     def _interlock_state_after(self, command: str) -> tuple[bool, float | None]:
         """Check ``command`` segment by segment; return the interlock state it leads to."""
         limit_set, level_V = self._current_limit_set, self._source_level_V
-        for header, argument in scpi_segments(command):
-            if header.endswith("?"):
+        managed = self.max_source_voltage_V is not None
+        for headers, argument in segment_headers(command):
+            if all(header.endswith("?") for header in headers):
                 continue
-            if header == "*RST":
+            if "*RST" in headers:
                 limit_set, level_V = False, 0.0
-            elif _CURRENT_LIMIT.match(header):
-                limit_set = limit_set or 0.0 < parse_number(argument) < float("inf")
-            elif _VOLTAGE_LEVEL.match(header):
+            elif "*RCL" in headers and managed:
+                raise SafetyError(f"{self.name}: *RCL refused: a recalled setup bypasses the "
+                                  "interlocks; nothing was sent")
+            if any_header_matches(_CURRENT_LIMIT, headers):
+                limit_A = parse_number(argument)
+                refuse_current_limit(limit_A, self.max_current_limit_A, self.name)
+                limit_set = limit_set or 0.0 < limit_A < math.inf
+            if any_header_matches(_VOLTAGE_LEVEL, headers):
                 level_V = parse_number(argument)
                 refuse_above_limit(level_V, self.max_source_voltage_V, f"{self.name} source level")
-            elif _OUTPUT_STATE.match(header) and argument.upper() in ("ON", "1"):
+            if (any_header_matches(_SOURCE_FUNCTION, headers) and managed
+                    and not argument.strip().strip("'\"").upper().startswith("VOLT")):
+                raise SafetyError(f"{self.name}: source function {argument!r} refused: labctl "
+                                  "sources voltage only; nothing was sent")
+            if any_header_matches(_OUTPUT_STATE, headers) and argument.upper() in ("ON", "1"):
                 self._refuse_output_on(limit_set, level_V)
         return limit_set, level_V
 
@@ -165,3 +248,36 @@ class LabctlKeithley2450(Keithley2450):
                     "nothing was sent"
                 )
             refuse_above_limit(level_V, self.max_source_voltage_V, f"{self.name} source level")
+
+
+def refuse_current_limit(limit_A: float, max_limit_A: float | None, name: str) -> None:
+    """SafetyError for a current limit above the station's compliance (a looser limit lets a
+    short draw more than the station allows)."""
+    if max_limit_A is not None and not limit_A <= max_limit_A * (1 + 1e-9):
+        raise SafetyError(
+            f"{name}: current limit of {limit_A:g} A exceeds the station's compliance of "
+            f"{max_limit_A:g} A; nothing was sent"
+        )
+
+
+def _parse_float(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InstrumentError(f"{name}: garbled reply {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise InstrumentError(f"{name}: non-finite value in reply {text[:40]!r}")
+    return value
+
+
+def _parse_readings(reply: str, n_points: int, name: str) -> np.ndarray:
+    """Comma-separated readings, exactly ``n_points`` finite numbers, else InstrumentError."""
+    try:
+        readings = np.array(reply.split(","), dtype=np.float64)
+    except ValueError as exc:
+        raise InstrumentError(f"{name}: unreadable buffer data: {reply[:80]!r}") from exc
+    if readings.shape != (n_points,):
+        raise InstrumentError(f"{name}: expected {n_points} buffered readings, got {readings.size}")
+    if not np.isfinite(readings).all():
+        raise InstrumentError(f"{name}: non-finite value in buffered readings")
+    return readings

@@ -22,11 +22,17 @@ class ProberReplyError(InstrumentError, ConnectionError):
 
 
 def _map_position(values: list[Any]) -> tuple[int, int]:
-    return int(values[0]), int(values[1])
+    try:
+        return int(values[0]), int(values[1])
+    except (ValueError, IndexError, TypeError):
+        raise InstrumentError(f"prober: garbled map position {values!r}") from None
 
 
 def _float_tuple(values: list[Any]) -> tuple[float, ...]:
-    return tuple(float(v) for v in values)
+    try:
+        return tuple(float(v) for v in values)
+    except (ValueError, TypeError):
+        raise InstrumentError(f"prober: garbled position {values!r}") from None
 
 
 class LabctlVelox(Velox):
@@ -71,16 +77,20 @@ class LabctlVelox(Velox):
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise ValueError(f"die {label} must be a non-negative int, got {index!r}")
         reply = self.values(f"StepNextDie {col} {row}", separator=" ", cast=int)
-        if len(reply) != 4:
+        if len(reply) != 4 or not all(isinstance(v, int) for v in reply):
             raise InstrumentError(f"prober: unexpected reply to StepNextDie: {reply!r}")
         return int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
 
     def read(self, **kwargs: Any) -> str:
-        """Read one reply; a non-zero code (except 703) raises :class:`ProberReplyError`."""
+        """Read one reply; a non-zero code (except 703) raises :class:`ProberReplyError`, a
+        reply whose code is not a number (garbled) :class:`InstrumentError`."""
         try:
             return str(super().read(**kwargs))
         except ProberReplyError:
             raise
+        except ValueError:
+            self.error_code = -1
+            raise InstrumentError("prober: garbled reply (no numeric SCI code)") from None
         except ConnectionError as exc:
             if self.error_code:  # the prober's own error reply, parsed by Velox.read
                 raise ProberReplyError(f"prober replied {exc}") from exc

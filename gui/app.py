@@ -35,6 +35,7 @@ from PyQt6.QtWidgets import (
 
 from gui.dialogs import install_excepthook, show_error, show_exception
 from gui.die_view import DieView
+from gui.file_reader import FileReader
 from gui.instruments_panel import InstrumentsPanel
 from gui.log_pane import LogPane
 from gui.run_control import RunControlPanel, RunState
@@ -42,7 +43,7 @@ from gui.style import configure_pyqtgraph, format_percent, format_si
 from gui.sweep_worker import SweepOutcome, SweepRequest, SweepWorker
 from gui.training_panel import TrainingPanel
 from gui.training_results import TrainingResults
-from gui.wafer_data import WaferFileWatcher, WaferSnapshot
+from gui.wafer_data import FileUpdate, WaferFileWatcher, WaferSnapshot, read_update
 from gui.wafer_map import WaferMapWidget
 from labctl.errors import ConfigError, LabctlError
 from labctl.station.config import StationConfig
@@ -98,6 +99,9 @@ class MainWindow(QMainWindow):
         for name in _LOGGERS:
             self.log_pane.attach(logging.getLogger(name))
         self.run_control.set_station_available(station_config is not None)
+        self.file_reader = FileReader(self)
+        self.file_reader.loaded.connect(self._file_loaded)
+        self.file_reader.failed.connect(self._file_failed)
         self.file_timer = QTimer(self)
         self.file_timer.setInterval(FILE_POLL_MS)
         self.file_timer.timeout.connect(self.refresh_from_file)
@@ -203,31 +207,38 @@ class MainWindow(QMainWindow):
         return True
 
     def refresh_from_file(self) -> None:
-        """Re-read the wafer file if the writer published a newer version (timer slot)."""
-        if self.watcher is None or not self.watcher.changed():
+        """Timer slot: if the writer published a newer file, read it in the reader thread."""
+        watcher = self.watcher
+        if watcher is None or self.file_reader.busy() or not watcher.changed():
             return
-        if not self.watcher.path.exists():
+        if not watcher.path.exists():
             return  # a new sweep has not created it yet
-        try:
-            snapshot = self.watcher.snapshot()
-        except LabctlError as exc:
-            message = str(exc)
-            if message != self._last_file_error:
-                log.warning("cannot read %s: %s", self.watcher.path, message)
-                self._last_file_error = message
-            return
-        self._last_file_error = ""
-        self._apply_snapshot(snapshot)
-        selected = self.wafer_map.selected_die()
-        if selected is not None and self._die_changed(selected, snapshot):
-            self.show_die(selected)
+        self.file_reader.request(watcher, self.wafer_map.selected_die(), self._shown_key)
 
-    def _die_changed(self, name: str, snapshot: WaferSnapshot) -> bool:
-        """Whether the die view must be redrawn for `name` (a running die always is)."""
-        status = snapshot.statuses.get(name, "pending")
-        summary = snapshot.summaries.get(name)
-        key = (name, status, summary.finished if summary else "")
-        return status == "running" or key != self._shown_key
+    def reload_now(self) -> None:
+        """Read the file in this thread and show it (end of a sweep, explicit actions)."""
+        if self.watcher is None or not self.watcher.path.exists():
+            return
+        try:
+            update = read_update(self.watcher, self.wafer_map.selected_die(), self._shown_key)
+        except LabctlError as exc:
+            self._file_failed(str(self.watcher.path), str(exc))
+            return
+        self._file_loaded(update)
+
+    def _file_loaded(self, update: FileUpdate) -> None:
+        if self.watcher is None or update.snapshot.path != self.watcher.path:
+            return  # a read of a file no longer shown
+        self._last_file_error = ""
+        self._apply_snapshot(update.snapshot)
+        selected = self.wafer_map.selected_die()
+        if update.tiles is not None and selected is not None and update.die == selected:
+            self._draw_die(selected, update.tiles)
+
+    def _file_failed(self, path: str, message: str) -> None:
+        if message != self._last_file_error:
+            log.warning("cannot read %s: %s", path, message)
+            self._last_file_error = message
 
     def _forget_wafer(self) -> None:
         """Blank map and die view before another file is shown."""
@@ -250,17 +261,22 @@ class MainWindow(QMainWindow):
         """Show die `name` from the file in the die view (and its summary)."""
         self.training.set_die(name)
         if self.watcher is None or self.snapshot is None or not self.watcher.path.exists():
+            self._shown_key = None
             self.die_view.clear(f"{name}: no wafer file open")
             self.die_summary.setText(name)
             return
-        status = self.snapshot.statuses.get(name, "pending")
-        summary = self.snapshot.summaries.get(name)
-        self._shown_key = (name, status, summary.finished if summary else "")
         try:
             tiles = self.watcher.die_tiles(name)
         except LabctlError as exc:
+            self._shown_key = None
             self.die_view.clear(f"{name}: cannot read ({exc})")
             return
+        self._draw_die(name, tiles)
+
+    def _draw_die(self, name: str, tiles: list[TileData]) -> None:
+        assert self.snapshot is not None
+        status = self.snapshot.statuses.get(name, "pending")
+        self._shown_key = self.snapshot.die_key(name)
         note = running_note(tiles) if status == "running" else ""
         if tiles:
             self.die_view.show_die(name, status, tiles, note)
@@ -394,7 +410,7 @@ class MainWindow(QMainWindow):
         position = f"{int(event.get('index', 0)) + 1}/{event.get('total', '?')}"
         if status == "started":
             log.info("%s started (%s)", name, position)
-            self.wafer_map.select_die(name)  # follow the die being measured
+            self._follow(name)
         elif status in ("complete", "skipped"):
             yield_text = format_percent(event.get("yield_fraction"), 2)
             log.info("%s %s (%s): yield %s, defects %s", name, status, position, yield_text,
@@ -402,12 +418,27 @@ class MainWindow(QMainWindow):
         else:
             log.warning("%s %s (%s): %s", name, status, position, event.get("reason"))
 
+    def _follow(self, name: str) -> None:
+        """Select the die being measured; its maps come with the next file refresh."""
+        self.wafer_map.blockSignals(True)
+        try:
+            self.wafer_map.select_die(name)
+        finally:
+            self.wafer_map.blockSignals(False)
+        self.training.set_die(name)
+        self._shown_key = None
+        self.die_view.clear(f"{name} · running · waiting for the first checkpoint")
+        self.die_summary.setText(f"<b>{name}</b>: running")
+
     def _sweep_finished(self, outcome: str, detail: str) -> None:
         worker, self.sweep = self.sweep, None
         if worker is not None:
             worker.wait(2000)
             worker.deleteLater()
-        self.refresh_from_file()
+        self.reload_now()
+        if outcome == SweepOutcome.PAUSED and self.snapshot is not None \
+                and not self.snapshot.unfinished():
+            outcome = SweepOutcome.FINISHED  # paused after the last die: nothing left to do
         texts = {
             SweepOutcome.FINISHED: "Sweep finished",
             SweepOutcome.PAUSED: "Paused between dies; press Resume file to continue",
@@ -448,6 +479,7 @@ class MainWindow(QMainWindow):
         if self.training.runner.running():
             self.training.runner.stop()
         self.instruments.shutdown()
+        self.file_reader.stop()
         for name in _LOGGERS:
             self.log_pane.detach(logging.getLogger(name))
         super().closeEvent(event)

@@ -9,6 +9,7 @@ drawn, and a table of per-die and mean ± std.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -283,9 +284,9 @@ class TrainingPanel(QWidget):
                                           "fill": (255, 255, 255, 220),
                                           "anchors": [(0, 1), (0, 1)]})
         plot.addItem(line)
-        ticks = [(float(i), _short_die(d)) for i, d in enumerate(dies)]
-        step = max(1, len(dies) // 12)
-        plot.getAxis("bottom").setTicks([ticks[::step], ticks])
+        step = max(1, math.ceil(len(dies) / 9))  # labels every few dies, a tick at every die
+        labelled = [(float(i), _short_die(d)) for i, d in enumerate(dies)][::step]
+        plot.getAxis("bottom").setTicks([labelled, [(float(i), "") for i in range(len(dies))]])
         plot.setXRange(-0.6, len(dies) - 0.4, padding=0)
         errors = [e for m in modes for e in results.modes[m].per_die.values()]
         top = max([baseline] + [100.0 * e for e in errors])

@@ -1,9 +1,10 @@
 """Per-die errors of trained modes, validated for the training panel.
 
-Read from a reproduce run's ``results.json`` or a ``labctl train`` folder's ``summary.json``;
-both follow the contract of issue 4: ``{"baseline_error": e, "modes": {mode: {"per_die":
-{die: e}, "mean": e, "std": e}}, ...}``, errors as fractions of the test set. Unknown extra
-keys are ignored; ``modes`` may be empty (only the baseline trained so far).
+Read from a reproduce run's ``results.json`` (contract of issue 4: ``{"baseline_error": e,
+"modes": {mode: {"per_die": {die: e}, "mean": e, "std": e}}, ...}``) or a ``labctl train``
+folder's ``summary.json``, which holds the same per-mode object one level down, under
+``modes.<mode>.dies``. Errors are fractions of the test set; unknown extra keys are ignored;
+``modes`` may be empty (only the baseline trained so far).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def load_results(path: str | Path) -> TrainingResults:
     modes: dict[str, ModeResult] = {}
     for mode, entry in modes_raw.items():
         where = f"{file}: modes.{mode}"
+        if isinstance(entry, dict) and "per_die" not in entry and isinstance(
+                entry.get("dies"), dict):
+            entry, where = entry["dies"], f"{where}.dies"  # summary.json of labctl train
         if not isinstance(entry, dict) or not isinstance(entry.get("per_die"), dict):
             raise DataFormatError(f"{where} needs a 'per_die' object")
         per_die = {

@@ -8,6 +8,7 @@ when the file changed and keeps the summaries of finished dies, which never chan
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,11 @@ class WaferSnapshot:
     def count(self, status: str) -> int:
         return sum(1 for s in self.statuses.values() if s == status)
 
+    def die_key(self, name: str) -> tuple[str, str, str]:
+        """(die, status, finished): changes exactly when a die's stored data can change."""
+        summary = self.summaries.get(name)
+        return (name, self.statuses.get(name, "pending"), summary.finished if summary else "")
+
     def unfinished(self) -> list[str]:
         """Dies of the file not complete yet: what a resume would measure."""
         return [n for n in self.statuses if n in self.in_file and self.statuses[n] != "complete"]
@@ -70,6 +76,7 @@ class WaferFileWatcher:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock = threading.Lock()  # the GUI thread and the file-reader thread share it
         self._stamp: tuple[int, int, int] | None = None
         self._snapshot: WaferSnapshot | None = None
         self._summaries: dict[tuple[str, str], DieSummary] = {}
@@ -81,6 +88,10 @@ class WaferFileWatcher:
     def snapshot(self) -> WaferSnapshot:
         """The current snapshot (read now if the file changed). Raises LabctlError subclasses
         for a missing or unusable file."""
+        with self._lock:
+            return self._read_snapshot()
+
+    def _read_snapshot(self) -> WaferSnapshot:
         stamp = file_stamp(self.path)
         if self._snapshot is not None and stamp == self._stamp:
             return self._snapshot
@@ -115,3 +126,25 @@ class WaferFileWatcher:
             if name not in reader.dies:
                 return []
             return reader.tiles(name)
+
+
+@dataclass(frozen=True)
+class FileUpdate:
+    """A snapshot and, when the shown die needs redrawing, its tiles (None: keep the view)."""
+
+    snapshot: WaferSnapshot
+    die: str | None
+    tiles: list[TileData] | None
+
+
+def read_update(watcher: WaferFileWatcher, die: str | None,
+                shown: tuple[str, str, str] | None) -> FileUpdate:
+    """Snapshot plus the tiles of `die` if they may differ from what is shown (`shown` is the
+    :meth:`WaferSnapshot.die_key` of the view); a running die is always re-read."""
+    snapshot = watcher.snapshot()
+    tiles = None
+    if die is not None:
+        key = snapshot.die_key(die)
+        if key[1] == DieStatus.RUNNING.value or key != shown:
+            tiles = watcher.die_tiles(die)
+    return FileUpdate(snapshot, die, tiles)

@@ -28,7 +28,7 @@ from labctl.station.station import Station
 from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import WaferFile
 from procedures.die_checks import DEFAULT_MAX_GATE_LEAKAGE_A
-from procedures.die_run import DieRun, recover_station
+from procedures.die_run import DieRun
 from procedures.events import ROW_COLUMNS
 from procedures.measurement import StopRequested
 from procedures.operating_point import operating_point
@@ -177,13 +177,11 @@ class MeasurementProcedure(Procedure):
         )
 
     def shutdown(self) -> None:
-        """Safe state on every way out; close what startup opened."""
+        """Safe state on every way out (its steps retry on fresh connections if an exchange
+        was cut short); close what startup opened."""
         try:
             if self.station is not None:
                 try:
-                    if self.status in (Procedure.FAILED, Procedure.ABORTED):
-                        # An exchange may have been cut short: drop late replies first.
-                        recover_station(self.station)
                     self.station.safe_state()
                 except Exception as exc:
                     log.error("safe state at shutdown failed: %s", describe_failure(exc))

@@ -3,16 +3,23 @@
 * Contact: a few rows of every tile are read; if every reading sits at open-circuit level the
   probes did not land (or the die is dead). The sweep separates, re-contacts once and checks
   again before it gives up on the die.
+* Contact held: the contact check keeps, as a reference, the checked row with the most
+  conducting cells. Reading it again after every measurement pass proves that the probes stayed
+  down for the whole pass (contact lost stays lost until the chuck moves); a pass after which it
+  reads open is measured again after re-contacting, never kept.
 * Gate leakage: the word-line SMU's current at the gate voltage. A healthy die leaks nA; a gross
   gate short draws mA (or trips the current limit). Characterising such a die would only
-  heat the short, so it is failed with the measured figure.
+  heat the short, so it is failed with the measured figure. Two readings must agree on the
+  verdict, so a garbled or spiking reading neither fails a good die nor passes a short.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from labctl.errors import LabctlError
+from labctl.errors import InstrumentError, LabctlError
 from labctl.station import array_ops
 from labctl.station.station import Station
 from procedures.timing import CHECK_NPLC, CONTACT_CHECK_ROWS_PER_TILE
@@ -37,32 +44,78 @@ def contact_check_rows(n_rows: int) -> list[int]:
     return sorted({0, n_rows // 2})[:CONTACT_CHECK_ROWS_PER_TILE]
 
 
-def contact_is_open(station: Station, n_tiles: int) -> bool:
-    """True when every reading of the sampled rows of every tile is at open-circuit level."""
-    lowest_ohm = np.inf
+@dataclass(frozen=True)
+class ContactReference:
+    """A row that conducted at contact time, and which of its cells did."""
+
+    tile: int
+    row: int
+    columns: np.ndarray  # indices of the cells that conducted
+
+    def held(self, readings_ohm: np.ndarray) -> bool:
+        """Whether a new read of the row shows the contact: most reference cells conduct."""
+        conducting = np.count_nonzero(np.asarray(readings_ohm)[self.columns] < CONTACT_OPEN_OHM)
+        return bool(2 * conducting >= self.columns.size)
+
+
+def find_contact_reference(station: Station, n_tiles: int) -> ContactReference | None:
+    """Read the sampled rows of every tile; None when every reading is at open-circuit level,
+    else the row with the most conducting cells (the reference of :func:`contact_held`)."""
+    best: ContactReference | None = None
     for tile in range(n_tiles):
         rows, _ = station.tile_shape(tile)
         for row in contact_check_rows(rows):
             readings = array_ops.read_row_resistance_ohm(station, tile, row, nplc=CHECK_NPLC)
-            lowest_ohm = min(lowest_ohm, float(np.min(readings)))
-    return not lowest_ohm < CONTACT_OPEN_OHM
+            columns = np.flatnonzero(readings < CONTACT_OPEN_OHM)
+            if columns.size and (best is None or columns.size > best.columns.size):
+                best = ContactReference(tile, row, columns)
+    return best
 
 
-def gate_leakage_A(station: Station) -> tuple[float, bool]:
-    """(|gate current| in A, current limit tripped) with the read bias applied."""
+def contact_is_open(station: Station, n_tiles: int) -> bool:
+    """True when every reading of the sampled rows of every tile is at open-circuit level."""
+    return find_contact_reference(station, n_tiles) is None
+
+
+def contact_held(station: Station, reference: ContactReference) -> bool:
+    """Read the reference row again: True if the probes are still down."""
+    readings = array_ops.read_row_resistance_ohm(
+        station, reference.tile, reference.row, nplc=CHECK_NPLC
+    )
+    return reference.held(readings)
+
+
+#: Gate-leakage readings per check; all must agree on the verdict.
+LEAKAGE_READINGS = 2
+
+
+def gate_leakage_A(station: Station) -> np.ndarray:
+    """|gate current| (A) of :data:`LEAKAGE_READINGS` readings with the read bias applied."""
     station.ensure_bias(CHECK_NPLC)
-    current_A = abs(float(station.gate_smu.current))
-    return current_A, bool(station.gate_smu.compliance_tripped)
+    return np.abs(station.gate_smu.read_currents(LEAKAGE_READINGS))
 
 
 def check_gate_leakage(station: Station, max_leakage_A: float) -> float:
-    """Raise DieCheckFailed on a gross gate short; return the leakage otherwise."""
-    current_A, tripped = gate_leakage_A(station)
-    if tripped or current_A > max_leakage_A:
+    """Raise DieCheckFailed on a gross gate short; return the leakage otherwise.
+
+    Readings that disagree on the verdict (one above the limit, one below: a spike or a
+    garbled reply) raise InstrumentError, so the check is made again.
+    """
+    currents_A = gate_leakage_A(station)
+    over = currents_A > max_leakage_A
+    if over.all():
+        current_A = float(np.min(currents_A))
         gate_V = station.limits.gate_voltage_V
-        limit = " (SMU current limit reached)" if tripped else ""
+        limit_A = station.limits.compliance_current_A
+        limit = " (SMU current limit reached)" if current_A >= 0.99 * limit_A else ""
         raise DieCheckFailed(
             f"gross gate short: word-line leakage {current_A:.3g} A at {gate_V:g} V{limit} "
             f"exceeds {max_leakage_A:.3g} A"
         )
-    return current_A
+    if over.any():
+        raise InstrumentError(
+            "gate leakage readings disagree ("
+            + ", ".join(f"{c:.3g} A" for c in currents_A)
+            + f" against a limit of {max_leakage_A:.3g} A); measuring again"
+        )
+    return float(np.max(currents_A))

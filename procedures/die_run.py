@@ -3,8 +3,13 @@
 The outcome is recorded in the wafer file (complete with its data, or failed with a one-line
 reason) and announced with a ``die`` event. A die that cannot be characterised (open contact
 after one re-contact, gross gate short, no switching, instrument failures that outlasted the
-retries) is failed and the sweep goes on; a stop request fails the die as aborted and
-propagates; anything else (a refused setting, a full disk, a bug) fails the die and propagates.
+retries, contact lost too often) is failed and the sweep goes on; a stop request fails the die as
+aborted and propagates; anything else (a refused setting, a full disk, a bug) fails the die and
+propagates. Whatever ends a die early, the station is brought to its safe state first.
+
+Before every retry the station recovers (:meth:`labctl.station.station.Station.recover`):
+dropped or timed-out connections are reopened, an instrument that restarted is noticed and the
+bias re-applied before anything is measured again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ from labctl.errors import InstrumentError
 from labctl.station.station import Station
 from labctl.store.wafer_file import WaferFile
 from labctl.wafer_map import parse_die_name
-from procedures.die_checks import DieCheckFailed, check_gate_leakage, contact_is_open
+from procedures.die_checks import (
+    ContactReference,
+    DieCheckFailed,
+    check_gate_leakage,
+    contact_held,
+    find_contact_reference,
+)
 from procedures.events import DIE_TOPIC, DieEvent, DieStatus
 from procedures.measurement import (
     DieCharacteriser,
@@ -53,19 +64,18 @@ class DieOutcome:
 
 
 def recover_station(station: Station) -> None:
-    """Drop late replies from every connection and stop any acquisition (before a retry, or
-    before the safe state after a failure). Best effort: never raises, so that whatever
-    follows (the retry, the safe state) is always attempted."""
+    """Before a retry: reopen failed connections, notice restarted instruments (their bias is
+    re-applied by the next measurement), drop late replies and stop any acquisition. Best
+    effort: never raises, so that the retry is always attempted (and tells what is wrong)."""
     steps: list[tuple[str, Callable[[], Any]]] = [
-        (f"flush {role}", driver.adapter.flush_read_buffer)
-        for role, driver in station.instruments().items()
+        ("recover connections", station.recover),
+        ("abort read SMU acquisition", station.read_smu.stop_buffer),
     ]
-    steps.append(("abort read SMU acquisition", station.read_smu.stop_buffer))
     for label, step in steps:
         try:
             step()
-        except Exception as exc:  # the retry or the safe state reports what matters
-            log.debug("recovery: %s failed: %s", label, describe_failure(exc))
+        except Exception as exc:  # the retry reports what matters
+            log.warning("recovery: %s failed: %s", label, describe_failure(exc))
 
 
 @dataclass
@@ -95,7 +105,7 @@ class DieRun:
         except DIE_FAILURES as exc:
             reason = str(exc) if isinstance(exc, DieCheckFailed) else describe_failure(exc)
             log.warning("%s failed: %s", name, reason)
-            self._fail(name, reason, position, total, "failed")
+            self._fail(name, reason, position, total, "failed", recover=True)
             return DieOutcome(name, "failed", reason,
                               instrument_failure=not isinstance(exc, DieCheckFailed))
         except BaseException as exc:
@@ -121,15 +131,24 @@ class DieRun:
             reply = self._call(f"step to {name}", lambda: prober.step_to_die(col, row))
             if reply[:2] != (col, row):
                 raise InstrumentError(f"prober stepped to ({reply[0]}, {reply[1]}), not {name}")
+        reference: list[ContactReference] = []
+
+        def recontact() -> None:
+            recover_station(self.station)  # a restarted instrument also reads as open
+            self._call("separate", prober.chuck.move_separation)
+            reference[0] = self._contact(name, n_tiles)
+
         characteriser = DieCharacteriser(
             self.station, self.settings, self.retry,
             recover=lambda: recover_station(self.station),
             should_stop=self.should_stop,
             on_progress=lambda f: self.emit("progress", 100.0 * (position + f) / total),
             on_partial=lambda reads: self._checkpoint(name, reads),
+            contact_held=lambda: contact_held(self.station, reference[0]),
+            recontact=recontact,
         )
         n_tiles = len(characteriser.tile_shapes())
-        self._contact(name, n_tiles)
+        reference.append(self._contact(name, n_tiles))
         leakage_A = self._call("gate leakage check",
                                lambda: check_gate_leakage(self.station, self.max_gate_leakage_A))
         log.info("%s: in contact, gate leakage %.3g A", name, leakage_A)
@@ -137,15 +156,18 @@ class DieRun:
         self._call("separate", prober.chuck.move_separation)
         return results
 
-    def _contact(self, name: str, n_tiles: int) -> None:
-        """Contact and check; if every reading is open, separate, re-contact once, re-check."""
+    def _contact(self, name: str, n_tiles: int) -> ContactReference:
+        """Contact and check; if every reading is open, separate, re-contact once, re-check.
+        Returns the contact reference that later checks read again."""
         prober = self.station.prober
         for attempt in (1, 2):
             if self.should_stop():
                 raise StopRequested("stop requested by the operator")
             self._call("contact", prober.chuck.move_contact)
-            if not self._call("contact check", lambda: contact_is_open(self.station, n_tiles)):
-                return
+            found = self._call("contact check",
+                               lambda: find_contact_reference(self.station, n_tiles))
+            if found is not None:
+                return found
             log.warning("%s: contact reads open everywhere (attempt %d of 2)", name, attempt)
             self._call("separate", prober.chuck.move_separation)
         raise DieCheckFailed("contact reads open everywhere, also after separating and "
@@ -157,17 +179,19 @@ class DieRun:
         self.store.checkpoint(name, min_interval_s=self.checkpoint_interval_s)
 
     def _fail(self, name: str, reason: str, position: int, total: int,
-              status: DieStatus) -> None:
-        """Record the failure, then bring the station to its safe state for the next die."""
+              status: DieStatus, recover: bool = False) -> None:
+        """Safe state first, then record the failure; with ``recover`` (the sweep goes on),
+        also bring the connections back for the next die."""
+        try:
+            self.station.safe_state()
+        except Exception as exc:  # the next die (or the shutdown) will tell
+            log.error("safe state after %s failed: %s", name, describe_failure(exc))
         try:
             self.store.fail_die(name, reason)
         finally:
             self._event(name, status, position, total, reason=reason)
-            try:
+            if recover:
                 recover_station(self.station)  # an exchange may have been cut short
-                self.station.safe_state()
-            except Exception as exc:  # the next die (or the shutdown) will tell
-                log.error("safe state after %s failed: %s", name, describe_failure(exc))
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
         return self.retry.call(operation, what=what,

@@ -4,11 +4,15 @@ to P and read the tile, write every cell to AP and read it again; then classify 
 Writes are tile writes (one command pulses every cell of the tile). Reads are batched by tile
 (one buffered acquisition of rows x cols readings) or by row (one acquisition per row: more
 round trips, but progress and stop requests come row by row). Every instrument operation is
-retried on transient failures (:mod:`procedures.retry`).
+retried on transient failures (:mod:`procedures.retry`), and every verified read refuses
+garbled or clamped readings. After each pass (a tile write and the reads that follow) the
+contact is checked again; a pass during which the probes lost contact is measured again after
+re-contacting, so no open-circuit reading is ever classified as an open cell.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,8 +30,13 @@ from procedures.die_checks import DieCheckFailed
 from procedures.retry import RetryPolicy
 from procedures.settings import CharacterisationSettings
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 FloatArray = NDArray[np.float64]
+
+#: Re-contacts a die may need (contact lost during a pass) before it is failed.
+MAX_RECONTACTS_PER_DIE = 3
 
 
 class StopRequested(Exception):
@@ -114,6 +123,8 @@ class DieCharacteriser:
         should_stop: Callable[[], bool] = lambda: False,
         on_progress: Callable[[float], None] = lambda fraction: None,
         on_partial: Callable[[TileReads], None] | None = None,
+        contact_held: Callable[[], bool] | None = None,
+        recontact: Callable[[], None] | None = None,
     ) -> None:
         self.station = station
         self.settings = settings
@@ -122,12 +133,15 @@ class DieCharacteriser:
         self.should_stop = should_stop
         self.on_progress = on_progress
         self.on_partial = on_partial
+        self.contact_held = contact_held
+        self.recontact = recontact
+        self.recontacts = 0
         self._units_done = 0
         self._units_total = 1
 
     def tile_shapes(self) -> list[tuple[int, int]]:
-        """(rows, cols) of every tile of the die, from the controller."""
-        n_tiles = self._call("tile count", lambda: int(self.station.controller.tile_count))
+        """(rows, cols) of every tile of the die, from the controller (verified replies)."""
+        n_tiles = self._call("tile count", self.station.tile_count)
         shapes = []
         for k in range(n_tiles):
             def shape(k: int = k) -> tuple[int, int]:
@@ -167,11 +181,34 @@ class DieCharacteriser:
                     array_ops.write_tile(self.station, tile, target,
                                          amplitude_V=s.write_voltage_V, width_s=s.write_width_s)
 
-                self._call(f"write tile {tile} to {target}", write)
-                self._read_pass(tile, rows, stack[cycle])
+                while True:
+                    self._call(f"write tile {tile} to {target}", write)
+                    self._read_pass(tile, rows, stack[cycle])
+                    if self._pass_in_contact(tile, target):
+                        break
+                    stack[cycle][:] = np.nan  # measured partly without contact: not data
+                    self._units_done -= rows
+                    self._check_stop()
                 if self.on_partial is not None:
                     self.on_partial(reads)
         return reads
+
+    def _pass_in_contact(self, tile: int, target: str) -> bool:
+        """Whether the probes stayed down during the pass; if not, re-contact (bounded)."""
+        if self.contact_held is None:
+            return True
+        if self._call(f"contact check after tile {tile} {target} pass", self.contact_held):
+            return True
+        self.recontacts += 1
+        if self.recontacts > MAX_RECONTACTS_PER_DIE or self.recontact is None:
+            raise DieCheckFailed(
+                f"contact lost {self.recontacts} times during the die (last: tile {tile}, "
+                f"after writing {target}); probes or chuck need attention"
+            )
+        log.warning("contact lost during the tile %d %s pass: re-contacting, measuring the "
+                    "pass again", tile, target)
+        self.recontact()
+        return False
 
     def _read_pass(self, tile: int, rows: int, out: FloatArray) -> None:
         """Read the whole tile into `out` (rows, cols), in one batch or row by row."""

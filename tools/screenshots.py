@@ -8,7 +8,8 @@ given with --wafer), open the window on it, and save:
 * gui-main.png      wafer map by status, a die's heatmaps and histograms, run control
 * gui-yield.png     wafer map coloured by yield, instruments panel
 * gui-live.png      a sweep in progress: the measured die filling in row by row
-* gui-training.png  training results (only with --results results.json|summary.json)
+* gui-training.png  training results: a quick `labctl train --mode all` run started from the
+                    Training tab (or --results results.json|summary.json; --no-train skips it)
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="simulated wafer seed (default 1)")
     parser.add_argument("--wafer", type=Path, help="reuse this finished wafer file")
     parser.add_argument("--results", type=Path, help="results.json / summary.json to show")
+    parser.add_argument("--no-train", action="store_true",
+                        help="no quick training run (no gui-training.png unless --results)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -110,7 +113,20 @@ def main(argv: list[str] | None = None) -> int:
         window.tabs.setCurrentIndex(1)
         save("gui-yield.png")
 
-        if args.results is not None and window.training.load(args.results) is not None:
+        results_shown = False
+        if args.results is not None:
+            results_shown = window.training.load(args.results) is not None
+        elif not args.no_train:
+            training = window.training
+            training.mode_combo.setCurrentText("all")
+            training.quick_check.setChecked(True)
+            training.out_edit.setText(str(workdir / "training"))
+            started = time.monotonic()
+            training.start_training()
+            wait_until(app, lambda: not training.runner.running(), 600)
+            results_shown = training.results is not None
+            print(f"quick training of all modes: {time.monotonic() - started:.1f} s")
+        if results_shown:
             window.wafer_map.set_color_mode("validation_error")
             window.tabs.setCurrentIndex(2)
             save("gui-training.png")

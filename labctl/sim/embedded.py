@@ -2,7 +2,9 @@
 
 Tests, ``--sim`` runs and ``labctl sim serve`` all go through :func:`start_sim_station`; the
 returned :class:`SimStationServer` names each role's VISA resource string and stops everything
-cleanly (listening sockets and open connections closed, threads joined).
+cleanly (listening sockets and open connections closed, threads joined). ``faults`` (a SPEC, see
+:mod:`labctl.sim.faults` and docs/reliability.md) makes the instruments misbehave as real ones
+do; :meth:`SimStationServer.fault_counts` tells what was injected.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 from types import TracebackType
 
 from labctl.errors import LabctlError
+from labctl.sim.faults import FaultCounts, FaultSpec, InstrumentFaults, parse_fault_spec
 from labctl.sim.params import SimParams
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.base import LineInstrument, LineServer
@@ -33,16 +36,30 @@ class SimStationServer:
     """The running simulated station: resources, wafer and shared state; stop() ends it."""
 
     def __init__(
-        self, wafer: VirtualWafer, state: StationState, servers: dict[str, LineServer], host: str
+        self,
+        wafer: VirtualWafer,
+        state: StationState,
+        servers: dict[str, LineServer],
+        host: str,
+        faults: FaultSpec | None = None,
     ) -> None:
         self.wafer = wafer
         self.state = state
         self.servers = servers
         self.host = host
+        #: The injected faults (an empty spec when the station behaves perfectly).
+        self.faults = faults or FaultSpec()
         visa_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
         #: role -> VISA resource string (``TCPIP::<host>::<port>::SOCKET``).
         self.resources: dict[str, str] = {
             role: visa_resource(visa_host, server.port) for role, server in servers.items()
+        }
+
+    def fault_counts(self) -> dict[str, FaultCounts]:
+        """Role -> lines, replies, connections, acquisitions and faults injected so far."""
+        return {
+            role: server.faults.counts if server.faults is not None else FaultCounts()
+            for role, server in self.servers.items()
         }
 
     def stop(self) -> None:
@@ -79,22 +96,29 @@ def start_sim_station(
     params: SimParams | None = None,
     port_base: int | None = None,
     host: str = "127.0.0.1",
+    faults: FaultSpec | str | None = None,
 ) -> SimStationServer:
     """Serve the four instruments of a virtual wafer built from ``seed`` and ``params``.
 
     Ports are free ones chosen by the OS, or ``port_base`` ... ``port_base + 3`` in the order of
-    :data:`ROLES`. Raises :class:`LabctlError` when a port cannot be bound.
+    :data:`ROLES`. ``faults``: a fault SPEC (text or parsed) injected into the instruments; its
+    seed defaults to ``seed``. Raises :class:`LabctlError` when a port cannot be bound and
+    ConfigError for a bad SPEC (before anything is started).
     """
     if port_base is not None and not 1 <= port_base <= 65535 - len(ROLES) + 1:
         raise LabctlError(f"port base {port_base} out of range 1 ... {65536 - len(ROLES)}")
+    spec = parse_fault_spec(faults) if isinstance(faults, str) else faults
     wafer = VirtualWafer(seed, params)
     state = StationState(wafer)
     servers: dict[str, LineServer] = {}
     try:
         for i, (role, instrument) in enumerate(_instruments(state, seed).items()):
             port = 0 if port_base is None else port_base + i
+            injector = _injector(spec, role, seed)
+            if isinstance(instrument, Keithley2450Instrument):
+                instrument.faults = injector
             try:
-                server = LineServer(host, port, instrument, name=role)
+                server = LineServer(host, port, instrument, name=role, faults=injector)
             except OSError as exc:
                 reason = "port in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
                 raise LabctlError(f"cannot serve the {role} on {host}:{port}: {reason}") from exc
@@ -104,4 +128,10 @@ def start_sim_station(
         for server in servers.values():
             server.stop()
         raise
-    return SimStationServer(wafer, state, servers, host)
+    return SimStationServer(wafer, state, servers, host, spec)
+
+
+def _injector(spec: FaultSpec | None, role: str, seed: int) -> InstrumentFaults | None:
+    if spec is None or spec.empty:
+        return None
+    return InstrumentFaults.for_role(spec, role, seed)

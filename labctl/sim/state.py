@@ -107,6 +107,9 @@ class StationState:
         self.prober = ProberState()
         self.controller = ControllerState()
         self.smus: dict[str, SmuState] = {READ_SMU: SmuState(), GATE_SMU: SmuState()}
+        #: The probes slid off the pads (the ``contact_loss`` fault): an open circuit although
+        #: the prober still reports contact height. Any chuck motion re-seats them.
+        self.contact_lost = False
         self._open_rng = np.random.default_rng([wafer.seed, _OPEN_CIRCUIT_STREAM])
 
     # --- where the probes are -------------------------------------------------------------------
@@ -126,13 +129,13 @@ class StationState:
     def in_contact(self) -> bool:
         """True only when the chuck is at contact height with the probes on a die."""
         with self.lock:
-            return self.prober.height == "contact" and self.die_position is not None
+            return self.contacted_die() is not None
 
     def contacted_die(self) -> DieModel | None:
         """The die model the probes touch, or None (open circuit)."""
         with self.lock:
             position = self.die_position
-            if self.prober.height != "contact" or position is None:
+            if self.prober.height != "contact" or position is None or self.contact_lost:
                 return None
             return self.wafer.die(*position)
 

@@ -1,7 +1,10 @@
 """Batched crossbar operations on a connected station: reads, writes and inference currents.
 
 Reads use the read SMU's trigger model together with the controller's scan modes: one
-acquisition reads a whole row or a whole tile, and the readings come back in one round trip.
+acquisition reads a whole row or a whole tile, and the readings come back in one round trip,
+verified: the reply also carries the instrument's reading count, its own average of the readings
+and the compliance flag, so a garbled reply or a reading clamped at the current limit raises
+InstrumentError (and is measured again by the caller's retry) instead of becoming data.
 Resistances include the access transistor (read voltage / measured current).
 """
 
@@ -16,6 +19,10 @@ from drivers.array_controller import TARGET_STATES, bits_to_string
 from drivers.scpi import raise_queued_errors
 from labctl.errors import InstrumentError
 from labctl.station.station import Station
+
+
+class ComplianceTripped(InstrumentError):
+    """A reading hit the read SMU's current limit: clamped, so not a resistance to keep."""
 
 #: Resistance reported for a reading at noise level (open cell, probes lifted), ohm.
 MAX_RESISTANCE_ohm = 1e12
@@ -132,8 +139,9 @@ def infer_bitline_currents_A(
     controller.tile = tile
     controller.input_voltage = voltage_V
     controller.apply_inputs(text)
-    currents = _scan_currents(station, tile, "INFER", cols, nplc, bitline_V=0.0)
-    if station.read_smu.compliance_tripped:
+    currents = _scan_currents(station, tile, "INFER", cols, nplc, bitline_V=0.0,
+                              allow_trip=True)
+    if station.read_smu.last_acquisition_tripped:
         raise InstrumentError(
             f"inference on tile {tile}: a bit-line current reached the read SMU's limit of "
             f"{station.limits.compliance_current_A:g} A; lower the input voltage or raise "
@@ -151,8 +159,13 @@ def _scan_currents(
     row: int | None = None,
     col: int | None = None,
     bitline_V: float | None = None,
+    allow_trip: bool = False,
 ) -> np.ndarray:
-    """Arm the controller's scan and run one buffered acquisition of ``n_points`` readings."""
+    """Arm the controller's scan and run one verified acquisition of ``n_points`` readings.
+
+    ComplianceTripped if a reading hit the current limit (unless ``allow_trip``): on these
+    cells only a current spike or a short beyond compliance does, and neither is a resistance.
+    """
     station.ensure_bias(nplc, read_voltage_V=bitline_V)
     controller = station.controller
     controller.tile = tile
@@ -167,7 +180,13 @@ def _scan_currents(
     raise_queued_errors(controller, f"{mode.lower()} scan of tile {tile}")
     smu = station.read_smu
     smu.configure_buffered_current(n_points)
-    return smu.acquire_buffer()
+    readout = smu.acquire_verified()
+    if readout.tripped and not allow_trip:
+        raise ComplianceTripped(
+            f"{mode.lower()} scan of tile {tile}: a reading reached the read SMU's current limit "
+            f"of {station.limits.compliance_current_A:g} A (clamped, not a resistance)"
+        )
+    return readout.readings
 
 
 def _prepare_write(

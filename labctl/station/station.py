@@ -1,12 +1,17 @@
 """A connected probe station: its four instruments, its limits and its safe state.
 
 The station only knows VISA resource strings; whether a simulator or a real bench answers is
-invisible here.
+invisible here. It also recovers from what a night of measurements brings
+(:meth:`Station.recover`): connections that dropped or timed out are reopened, an instrument
+that restarted is noticed (its connection dropped, it no longer identifies, or its settings
+changed) and the bias is re-applied before the next measurement.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +29,15 @@ from labctl.station.config import Limits, StationConfig
 from labctl.station.transport import RoleAdapter
 
 log = logging.getLogger(__name__)
+
+#: Attempts to (re)open one instrument's connection and identify it before giving up.
+CONNECT_ATTEMPTS = 4
+#: Pause before the k-th further attempt: RECONNECT_BACKOFF_s * 2**(k-1) (s).
+RECONNECT_BACKOFF_s = 0.05
+#: Attempts of each safe-state step (a transient failure must not leave an output on).
+SAFE_STATE_ATTEMPTS = 3
+#: Most *IDN? queries spent on reading one identification twice alike.
+_IDN_ASKS = 4
 
 #: Driver name in a station file -> driver class.
 DRIVER_CLASSES: dict[str, type[Instrument]] = {
@@ -66,15 +80,26 @@ class Station:
         gate_smu.max_source_voltage_V = limits.max_gate_voltage_V
         controller.max_write_voltage_V = limits.max_write_voltage_V
         controller.max_input_voltage_V = limits.max_read_voltage_V
+        read_smu.max_current_limit_A = limits.compliance_current_A
+        gate_smu.max_current_limit_A = limits.compliance_current_A
+        for driver in self.instruments().values():
+            # Defence in depth: the transport runs the driver's interlock on every message,
+            # including ones written to the adapter directly.
+            if isinstance(driver.adapter, RoleAdapter):
+                driver.adapter.interlock = getattr(driver, "check_command", None)
         self._bias: Bias | None = None
         self._tile_shapes: dict[int, tuple[int, int]] = {}
+        self._tile_count: int | None = None
+        self._idn: dict[str, str] = {}
 
     @classmethod
-    def connect(cls, config: StationConfig) -> Station:
+    def connect(cls, config: StationConfig, attempts: int = 1) -> Station:
         """Open every instrument of ``config`` and check that each identifies itself.
 
-        Raises :class:`InstrumentError` naming the role and resource of the first instrument
-        that cannot be opened or does not answer in time; nothing stays open then.
+        ``attempts`` > 1 reopens an instrument that does not identify (a refused or dropped
+        connection) up to that many times. Raises :class:`InstrumentError` naming the role and
+        resource of the first instrument that cannot be opened or does not answer in time;
+        nothing stays open then.
         """
         opened: dict[str, Instrument] = {}
         try:
@@ -93,7 +118,8 @@ class Station:
                 gate_smu=_as(LabctlKeithley2450, opened["gate_smu"]),
                 controller=_as(ArrayController, opened["controller"]),
             )
-            station.identify()
+            for role in station.instruments():
+                station._identify_with_reconnects(role, attempts)
         except BaseException:
             for driver in opened.values():
                 _close_quietly(driver)
@@ -119,13 +145,23 @@ class Station:
         }
 
     def identify(self) -> dict[str, str]:
-        """Role -> identification string (``*IDN?``) of each instrument."""
-        return {role: str(driver.id).strip() for role, driver in self.instruments().items()}
+        """Role -> identification string (``*IDN?``) of each instrument, each read twice alike
+        (a garbled identification would make every later check fail)."""
+        for role, driver in self.instruments().items():
+            self._idn[role] = _verified_identity(driver)
+        return dict(self._idn)
+
+    def tile_count(self) -> int:
+        """Number of tiles, asked from the controller once (verified) and then remembered."""
+        if self._tile_count is None:
+            self._tile_count = self.controller.verified_tile_count()
+        return self._tile_count
 
     def tile_shape(self, tile: int) -> tuple[int, int]:
-        """(rows, columns) of a tile, asked from the controller once and then remembered."""
+        """(rows, columns) of a tile, asked from the controller once (verified) and then
+        remembered."""
         if tile not in self._tile_shapes:
-            self._tile_shapes[tile] = self.controller.geometry(tile)
+            self._tile_shapes[tile] = self.controller.verified_geometry(tile)
         return self._tile_shapes[tile]
 
     @property
@@ -156,6 +192,110 @@ class Station:
         raise_queued_errors(self.read_smu, "read SMU bias")
         self._bias = wanted
 
+    def bias_intact(self) -> bool:
+        """Whether both SMUs still source the applied bias (output on, level, current limit):
+        the settings check that notices an instrument that restarted without dropping its
+        connection. False when no bias is applied or an SMU does not answer clearly."""
+        bias = self._bias
+        if bias is None:
+            return False
+        limit_A = self.limits.compliance_current_A
+        for smu, level_V in ((self.gate_smu, self.limits.gate_voltage_V),
+                             (self.read_smu, bias.read_voltage_V)):
+            try:
+                parts = str(smu.ask(":OUTP?;:SOUR:VOLT?;:SOUR:VOLT:ILIM?")).strip().split(";")
+                output, level, limit = parts[0].strip(), float(parts[1]), float(parts[2])
+            except (LabctlError, ValueError, IndexError):
+                return False
+            if output != "1" or not math.isclose(level, level_V, rel_tol=1e-5, abs_tol=1e-9):
+                return False
+            if not math.isclose(limit, limit_A, rel_tol=1e-5):
+                return False
+        return True
+
+    def forget_bias(self) -> None:
+        """Make the next :meth:`ensure_bias` configure both SMUs again."""
+        self._bias = None
+
+    def recover(self) -> list[str]:
+        """Bring every connection back to a known state before an operation is retried.
+
+        Late replies are drained; an instrument whose connection failed, closed, or that no
+        longer identifies as at connection time is reconnected (and, for an SMU, the bias is
+        forgotten, for the controller the pulse amplitude); if a bias is applied, both SMUs'
+        settings are checked and the bias forgotten if they changed. ``ensure_bias`` (which
+        every read and write calls) then re-applies it before anything is measured. Returns
+        what was done; InstrumentError if an instrument cannot be reconnected.
+        """
+        done: list[str] = []
+        for role, driver in self.instruments().items():
+            if self._connection_sound(role, driver):
+                continue
+            self.reconnect(role)
+            done.append(f"reconnected {role}")
+        if self._bias is not None and not self.bias_intact():
+            self._bias = None
+            done.append("bias lost: re-applied before the next measurement")
+        if done:
+            log.warning("recovery: %s", "; ".join(done))
+        return done
+
+    def reconnect(self, role: str, attempts: int = CONNECT_ATTEMPTS) -> None:
+        """Reopen ``role``'s connection and check it is the same instrument (``*IDN?``).
+
+        Whatever the driver believed about the instrument's settings is forgotten: it may have
+        restarted. InstrumentError after ``attempts`` failed tries, or at once if another
+        instrument answers.
+        """
+        self._identify_with_reconnects(role, attempts, reopen_first=True)
+        driver = self.instruments()[role]
+        reset = getattr(driver, "reset_interlock_state", None)
+        if reset is not None:
+            reset()
+        if role in ("read_smu", "gate_smu"):
+            self._bias = None
+
+    def _identify_with_reconnects(self, role: str, attempts: int,
+                                  reopen_first: bool = False) -> None:
+        driver = self.instruments()[role]
+        adapter = driver.adapter
+        expected = self._idn.get(role)
+        last: LabctlError | None = None
+        for attempt in range(1, max(1, attempts) + 1):
+            try:
+                if attempt > 1 or reopen_first:
+                    if not hasattr(adapter, "reopen"):
+                        raise InstrumentError(f"{role}: this connection cannot be reopened")
+                    if attempt > 1:
+                        time.sleep(RECONNECT_BACKOFF_s * 2 ** (attempt - 2))
+                    adapter.reopen()
+                identity = _verified_identity(driver)
+            except LabctlError as exc:
+                last = exc
+                continue
+            if expected is not None and identity != expected:
+                raise InstrumentError(
+                    f"{role}: after reconnecting, the instrument identifies as {identity!r}, "
+                    f"not {expected!r}; check the station's cabling"
+                )
+            self._idn[role] = identity
+            return
+        assert last is not None
+        raise last
+
+    def _connection_sound(self, role: str, driver: Instrument) -> bool:
+        """Drain late replies and check the instrument still identifies as before."""
+        adapter = driver.adapter
+        if getattr(adapter, "broken", False):
+            return False
+        try:
+            adapter.flush_read_buffer()
+            identity = str(driver.ask("*IDN?")).strip()
+        except (LabctlError, ConnectionError, OSError):
+            return False
+        expected = self._idn.setdefault(role, identity)
+        return identity == expected
+
     def status(self) -> dict[str, str]:
         """Role -> a one-line state summary; a failing query shows as ``error: ...``."""
         reports: dict[str, Callable[[], str]] = {
@@ -172,34 +312,43 @@ class Station:
                 result[role] = f"error: {exc}"
         return result
 
-    def safe_state(self) -> None:
+    def safe_state(self, attempts: int = SAFE_STATE_ATTEMPTS) -> None:
         """Bring every instrument to its safe state; safe to call any number of times.
 
         Read SMU and gate SMU to 0 V and output off, controller deselected, chuck to
-        separation. Every step is attempted even if an earlier one fails; failures are logged
-        and raised together afterwards as one :class:`InstrumentError`.
+        separation, in that order. A failing step is tried again up to ``attempts`` times (on
+        a fresh connection if the old one failed); every step is attempted even if an earlier
+        one fails for good; failures are logged and raised together afterwards as one
+        :class:`InstrumentError`.
         """
         self._bias = None
-        steps: list[tuple[str, Callable[[], Any]]] = []
+        steps: list[tuple[str, Instrument, Callable[[], Any]]] = []
         for role, smu in (("read_smu", self.read_smu), ("gate_smu", self.gate_smu)):
             steps += [
-                (f"{role}: abort acquisition", smu.stop_buffer),
-                (f"{role}: 0 V", _setter(smu, "source_voltage", 0.0)),
-                (f"{role}: output off", smu.disable_source),
+                (f"{role}: abort acquisition", smu, smu.stop_buffer),
+                (f"{role}: 0 V", smu, _setter(smu, "source_voltage", 0.0)),
+                (f"{role}: output off", smu, smu.disable_source),
             ]
         steps += [
-            ("controller: deselect", self.controller.deselect),
-            ("prober: chuck to separation", self.prober.chuck.move_separation),
+            ("controller: deselect", self.controller, self.controller.deselect),
+            ("prober: chuck to separation", self.prober, self.prober.chuck.move_separation),
         ]
         failures: list[str] = []
         first: Exception | None = None
-        for label, step in steps:
-            try:
-                step()
-            except Exception as exc:  # every step must be tried, whatever the previous did
-                log.error("safe state: %s failed: %s", label, exc)
-                failures.append(f"{label}: {exc}")
-                first = first or exc
+        for label, driver, step in steps:
+            for attempt in range(1, max(1, attempts) + 1):
+                try:
+                    if getattr(driver.adapter, "broken", False):
+                        driver.adapter.reopen()
+                    step()
+                    break
+                except Exception as exc:  # every step must be tried, whatever the previous did
+                    if attempt < attempts:
+                        log.warning("safe state: %s failed (attempt %d): %s", label, attempt, exc)
+                        continue
+                    log.error("safe state: %s failed: %s", label, exc)
+                    failures.append(f"{label}: {exc}")
+                    first = first or exc
         if failures:
             raise InstrumentError("safe state incomplete: " + "; ".join(failures)) from first
 
@@ -257,6 +406,17 @@ def _queue_summary(driver: Any) -> str:
     if not errors:
         return "no errors"
     return "errors: " + "; ".join(describe_error(error) for error in errors)
+
+
+def _verified_identity(driver: Instrument) -> str:
+    """``*IDN?`` asked until two consecutive replies agree (at most ``_IDN_ASKS`` times)."""
+    previous: str | None = None
+    for _ in range(_IDN_ASKS):
+        identity = str(driver.ask("*IDN?")).strip()
+        if identity == previous and identity:
+            return identity
+        previous = identity
+    raise InstrumentError(f"{driver.name}: identification garbled (replies differ)")
 
 
 def _setter(driver: Instrument, name: str, value: float) -> Callable[[], None]:

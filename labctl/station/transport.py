@@ -1,11 +1,20 @@
-"""VISA transport of a station: I/O failures become one-line errors naming role and resource."""
+"""VISA transport of a station: I/O failures become one-line errors naming role and resource.
+
+The adapter also keeps what recovery needs to know: whether an I/O failure left the connection
+in an unknown state (``broken``: after a timeout a late reply may still arrive, after a reset
+nothing will), and how to open it again (:meth:`RoleAdapter.reopen`). Every message passes the
+role's interlock (``interlock``, installed by the station) before a byte is sent, whoever sends
+it: a driver, a procedure or a script writing to the adapter directly.
+"""
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pyvisa
@@ -24,9 +33,16 @@ class RoleAdapter(VISAAdapter):
     driver several layers down still produces an error the operator can act on.
     """
 
+    connection: Any
+
     def __init__(self, role: str, resource: str, visa_library: str, **kwargs: Any) -> None:
         self.role = role
         self.resource = resource
+        #: An I/O failure left this connection in an unknown state: reopen before trusting it.
+        self.broken = False
+        #: Called with every message before it is sent; raises to refuse it (SafetyError).
+        self.interlock: Callable[[str], None] | None = None
+        self._open_kwargs = dict(kwargs)
         try:
             super().__init__(resource, visa_library=visa_library, **kwargs)
         except Exception as exc:  # pyvisa raises many types here; each is an unusable resource
@@ -35,17 +51,75 @@ class RoleAdapter(VISAAdapter):
             ) from exc
         disable_nagle(self.connection)
 
+    def reopen(self) -> None:
+        """Close the connection and open a fresh one to the same resource (late replies and
+        half-read lines of the old one are gone with it). InstrumentError if it cannot."""
+        with suppress(Exception):  # the old connection may already be dead
+            self.connection.close()
+        try:
+            self.connection = self.manager.open_resource(self.resource, **self._open_kwargs)
+        except Exception as exc:
+            self.broken = True
+            raise InstrumentError(
+                f"{self._label()}: cannot reopen: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+        disable_nagle(self.connection)
+        self.broken = False
+
     def _write(self, command: str, **kwargs: Any) -> None:
+        if self.interlock is not None:
+            self.interlock(command)
         with self._failures("sending"):
             super()._write(command, **kwargs)
 
     def _write_bytes(self, content: bytes, **kwargs: Any) -> None:
+        if self.interlock is not None:
+            self.interlock(content.decode("ascii", errors="replace"))
         with self._failures("sending"):
             super()._write_bytes(content, **kwargs)
 
     def _read(self, **kwargs: Any) -> str:
         with self._failures("reading the reply"):
-            return str(super()._read(**kwargs))
+            self._raise_if_closed_by_peer()
+            try:
+                return str(super()._read(**kwargs))
+            except UnicodeDecodeError as exc:  # the whole line was read: still in step
+                raise InstrumentError(
+                    f"{self._label()}: garbled reply (not ASCII at byte {exc.start})"
+                ) from None
+
+    def flush_read_buffer(self) -> None:
+        """Discard replies that arrived late; never blocks on a dead connection (pyvisa-py's
+        own flush spins forever on a socket the instrument closed)."""
+        sock, session = _socket_of(self.connection)
+        if sock is None:
+            with self._failures("discarding late replies"):
+                super().flush_read_buffer()
+            return
+        pending = getattr(session, "_pending_buffer", None)
+        if pending is not None:
+            pending.clear()
+        deadline = time.monotonic() + _FLUSH_LIMIT_s
+        with self._failures("discarding late replies"):
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([sock], [], [], 0)
+                if not readable:
+                    return
+                if not sock.recv(_FLUSH_CHUNK_BYTES):
+                    self.broken = True
+                    raise ConnectionResetError("connection closed by the instrument")
+
+    def _raise_if_closed_by_peer(self) -> None:
+        """Fail at once on a connection the instrument closed, instead of after the timeout."""
+        sock, session = _socket_of(self.connection)
+        if sock is None or b"\n" in getattr(session, "_pending_buffer", b""):
+            return
+        try:
+            peeked = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        if not peeked:
+            raise ConnectionResetError("connection closed by the instrument")
 
     def _read_bytes(self, count: int, break_on_termchar: bool = False, **kwargs: Any) -> bytes:
         with self._failures("reading the reply"):
@@ -55,7 +129,10 @@ class RoleAdapter(VISAAdapter):
     def _failures(self, action: str) -> Iterator[None]:
         try:
             yield
+        except InstrumentError:
+            raise
         except pyvisa.errors.VisaIOError as exc:
+            self.broken = True
             if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                 timeout_ms = getattr(self.connection, "timeout", None)
                 after = f" after {timeout_ms / 1000:g} s" if timeout_ms else ""
@@ -64,12 +141,26 @@ class RoleAdapter(VISAAdapter):
                 ) from exc
             raise InstrumentError(f"{self._label()}: {action}: {_first_line(exc)}") from exc
         except (OSError, pyvisa.errors.InvalidSession) as exc:
+            self.broken = True
             raise InstrumentError(
                 f"{self._label()}: {action}: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
 
     def _label(self) -> str:
         return f"{self.role} ({self.resource})"
+
+
+#: How long a flush may drain late replies (s), and its read size.
+_FLUSH_LIMIT_s = 1.0
+_FLUSH_CHUNK_BYTES = 1 << 16
+
+
+def _socket_of(connection: Any) -> tuple[socket.socket | None, Any]:
+    """The raw socket and session behind a pyvisa-py TCPIP SOCKET resource, else (None, None)."""
+    sessions = getattr(getattr(connection, "visalib", None), "sessions", {})
+    session = sessions.get(getattr(connection, "session", None))
+    sock = getattr(session, "interface", None)
+    return (sock, session) if isinstance(sock, socket.socket) else (None, None)
 
 
 def disable_nagle(connection: Any) -> None:
@@ -86,9 +177,8 @@ def disable_nagle(connection: Any) -> None:
         return
     except Exception as exc:  # backends differ; fall back to pyvisa-py's socket below
         log.debug("VI_ATTR_TCPIP_NODELAY not settable on %s: %s", connection, exc)
-    sessions = getattr(getattr(connection, "visalib", None), "sessions", {})
-    sock = getattr(sessions.get(getattr(connection, "session", None)), "interface", None)
-    if isinstance(sock, socket.socket):
+    sock, _ = _socket_of(connection)
+    if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 

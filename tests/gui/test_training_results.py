@@ -57,6 +57,16 @@ def test_a_training_folder_summary_is_read_too(tmp_path):
     assert results.baseline_error == 0.07 and results.mode_names() == []
 
 
+def test_summary_json_keeps_per_die_errors_under_dies(tmp_path):
+    dies = {"per_die": {"die_02_00": 0.13}, "mean": 0.13, "std": 0.0, "yield": 1.0}
+    summary = {"baseline_error": 0.12, "modes": {"hardware-aware": {"dies": dies},
+                                                 "unaware": {"dies": dies, "virtual_dies": {}}}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    results = load_results(tmp_path)
+    assert results.modes["hardware-aware"].per_die == {"die_02_00": 0.13}
+    assert results.mode_names() == ["unaware", "hardware-aware"]
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(LabctlError, match="no such file"):
         load_results(tmp_path)

@@ -25,15 +25,29 @@ from procedures.characterise import CharacteriseDieProcedure
 class ReadTimeouts:
     """Wraps the read SMU connection's ``read``: selected reads time out *without consuming the
     reply*, like a slow instrument whose answer arrives after the timeout. The late reply stays
-    in the socket, so a retry that does not flush it would read stale data."""
+    in the socket, so a retry that does not flush it (or reconnect) would read stale data. The
+    wrapper follows the adapter onto every new connection it opens."""
 
     def __init__(self, station: Station, sim: SimStationServer, fail: Any) -> None:
-        self.connection = station.read_smu.adapter.connection
-        self.original = self.connection.read
+        self.adapter = station.read_smu.adapter
         self.sim = sim
         self.fail = fail
         self.calls = 0
         self.timeouts = 0
+        self.reopens = 0
+        self._install()
+        reopen = self.adapter.reopen
+
+        def reopen_and_wrap() -> None:
+            reopen()
+            self.reopens += 1
+            self._install()
+
+        self.adapter.reopen = reopen_and_wrap
+
+    def _install(self) -> None:
+        self.connection = self.adapter.connection
+        self.original = self.connection.read
         self.connection.read = self
 
     def __call__(self, *args: Any, **kwargs: Any) -> str:
@@ -57,6 +71,7 @@ def test_a_transient_timeout_is_retried_and_the_die_completes(
         run = run_sweep(station, out, "die_04_00")
     assert run.error is None
     assert injected.timeouts == 1
+    assert injected.reopens == 1  # the connection with a late reply in it was replaced
     assert any("timed out" in m and "retrying" in m for m in caplog.messages)
     with open_wafer(out) as reader:
         assert reader.dies["die_04_00"].status is DieStatus.COMPLETE

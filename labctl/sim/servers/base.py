@@ -6,6 +6,10 @@ the reply, if any, goes back as one line terminated by ``\\n``. The transport ne
 input take a server down: undecodable bytes are decoded with replacement characters (the
 instrument then reports an undefined command), over-long lines are discarded and reported, and a
 client that disconnects abruptly only ends its own connection.
+
+With an :class:`~labctl.sim.faults.InstrumentFaults` attached (``LineServer.faults``), the
+transport also injects the faults of a real bench: connections reset on arrival, lines lost with
+their connection, instrument restarts, replies lost, delayed or garbled, prober error codes.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
+import struct
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
+
+from labctl.sim.faults import PROBER_ERROR_REPLY, InstrumentFaults
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,9 @@ class LineInstrument(ABC):
     def handle_overlong_line(self) -> str | None:
         """React to a line longer than :data:`MAX_LINE_BYTES` that was discarded unread."""
 
+    def power_cycle(self) -> None:  # noqa: B027 - optional hook: stateless instruments need none
+        """Restart: every setting back to its power-on default (the ``restart`` fault)."""
+
 
 class _LineHandler(socketserver.BaseRequestHandler):
     """One client connection: split the byte stream into lines, answer each in order."""
@@ -54,11 +65,16 @@ class _LineHandler(socketserver.BaseRequestHandler):
     def setup(self) -> None:
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.register_client(self.request)
+        faults = self.server.faults
+        self.refused = faults is not None and faults.on_connection()
 
     def finish(self) -> None:
         self.server.unregister_client(self.request)
 
     def handle(self) -> None:
+        if self.refused:
+            reset_connection(self.request)
+            return
         pending = bytearray()
         discarding = False  # inside an over-long line, waiting for its terminator
         while True:
@@ -82,14 +98,38 @@ class _LineHandler(socketserver.BaseRequestHandler):
                 if discarding or len(raw) > MAX_LINE_BYTES:
                     discarding = False
                     reply = self._answer_overlong()
-                else:
+                elif self.server.faults is None:
                     reply = self._answer(raw)
+                else:
+                    done, reply = self._answer_with_faults(raw, self.server.faults)
+                    if done:
+                        return
                 if reply is not None and not self._send(reply):
                     return
 
     def _answer(self, raw: bytes) -> str | None:
         line = raw.decode("utf-8", errors="replace").rstrip("\r")
         return self._guarded(lambda: self.server.instrument.handle_line(line), line)
+
+    def _answer_with_faults(self, raw: bytes, faults: InstrumentFaults) -> tuple[bool, str | None]:
+        """(connection over, reply) for one line under fault injection."""
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        action = faults.on_line(line)
+        if action == "drop":
+            reset_connection(self.request)
+            return True, None
+        if action == "restart":
+            self.server.restart_instrument()
+            return True, None
+        if action == "error":
+            return False, PROBER_ERROR_REPLY
+        reply = self._answer(raw)
+        if reply is None:
+            return False, None
+        fate = faults.on_reply(reply)
+        if fate.delay_s > 0:
+            time.sleep(fate.delay_s)  # outside the instrument lock: other clients carry on
+        return False, fate.text
 
     def _answer_overlong(self) -> str | None:
         return self._guarded(self.server.instrument.handle_overlong_line, "<over-long line>")
@@ -121,9 +161,17 @@ class LineServer(socketserver.ThreadingTCPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, host: str, port: int, instrument: LineInstrument, name: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        instrument: LineInstrument,
+        name: str,
+        faults: InstrumentFaults | None = None,
+    ) -> None:
         self.instrument = instrument
         self.name = name
+        self.faults = faults
         self._clients: set[socket.socket] = set()
         self._clients_lock = threading.Lock()
         self._closing = False
@@ -168,6 +216,15 @@ class LineServer(socketserver.ThreadingTCPServer):
         with self._clients_lock:
             self._clients.discard(client)
 
+    def restart_instrument(self) -> None:
+        """Power-cycle the instrument: settings to defaults, every open connection reset."""
+        with self.instrument.lock:
+            self.instrument.power_cycle()
+        with self._clients_lock:
+            clients = list(self._clients)
+        for client in clients:
+            reset_connection(client)
+
 
 def _ack_at_once(client: socket.socket) -> None:
     """Acknowledge received data at once instead of after the delayed-ACK timer (~40 ms).
@@ -179,6 +236,14 @@ def _ack_at_once(client: socket.socket) -> None:
     quickack = getattr(socket, "TCP_QUICKACK", None)
     if quickack is not None:
         client.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
+def reset_connection(client: socket.socket) -> None:
+    """End a connection with a TCP reset (what a rebooting instrument's network stack does):
+    the client's next read or write fails at once instead of waiting for a timeout."""
+    with suppress(OSError):
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    _shutdown_socket(client)
 
 
 def _shutdown_socket(client: socket.socket) -> None:

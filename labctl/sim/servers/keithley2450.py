@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from labctl.sim.faults import InstrumentFaults
 from labctl.sim.servers.scpi import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER_VALUE,
@@ -115,6 +116,8 @@ class Keithley2450Instrument(ScpiInstrument):
         self._measure: Callable[[int], FloatArray] = (
             state.measure_read_current_A if role == READ_SMU else state.measure_gate_current_A
         )
+        #: Acquisition faults (contact loss, current spikes), attached by start_sim_station.
+        self.faults: InstrumentFaults | None = None
         self._register_commands()
 
     @property
@@ -142,7 +145,7 @@ class Keithley2450Instrument(ScpiInstrument):
             self.errors.push(ScpiError(SETTINGS_CONFLICT, "current sourcing is not emulated"))
             readings = np.full(n_points, NAN_READING)
         else:
-            current_A = self._measure(n_points)
+            current_A = self._measure_with_faults(n_points)
             limit_A = smu.current_limit_A
             smu.tripped = bool(np.any(np.abs(current_A) > limit_A))
             current_A = np.clip(current_A, -limit_A, limit_A)
@@ -150,6 +153,23 @@ class Keithley2450Instrument(ScpiInstrument):
         period_s = smu.nplc / _POWER_LINE_HZ + _READING_OVERHEAD_S
         self.buffer.append(readings, self._source_value(smu), period_s)
         return readings
+
+    def _measure_with_faults(self, n_points: int) -> FloatArray:
+        """The readings, with this acquisition's injected faults: the probes lose contact at a
+        random reading (open circuit from there on), or one reading spikes past the limit."""
+        if self.faults is None:
+            return self._measure(n_points)
+        fate = self.faults.on_acquisition(n_points, self.state.in_contact)
+        if fate.contact_lost_at is None:
+            current_A = self._measure(n_points)
+        else:
+            k = fate.contact_lost_at
+            before = self._measure(k) if k else np.empty(0)
+            self.state.contact_lost = True
+            current_A = np.concatenate([before, self._measure(n_points - k)])
+        if fate.spike_at is not None:
+            current_A[fate.spike_at] = 10.0 * self.settings.current_limit_A
+        return current_A
 
     @staticmethod
     def _as_sense_function(current_A: FloatArray, smu: SmuState) -> FloatArray:

@@ -354,6 +354,13 @@ class ScpiInstrument(LineInstrument):
         """*RST: defaults of this instrument (the error queue is kept)."""
         raise NotImplementedError
 
+    def power_cycle(self) -> None:
+        """Restart: *RST defaults, empty error queue, IEEE 488.2 registers cleared."""
+        self.reset()
+        self.errors.clear()
+        self._status_enable = 0
+        self._event_enable = 0
+
     def status_byte(self) -> int:
         """*STB?: bit 2 (error queue not empty); subclasses may add bits."""
         return 4 if len(self.errors) else 0

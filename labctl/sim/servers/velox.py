@@ -132,6 +132,10 @@ class VeloxInstrument(LineInstrument):
     def handle_overlong_line(self) -> str | None:
         return f"{INVALID_PARAMETER}: Invalid parameter (command too long)"
 
+    def power_cycle(self) -> None:
+        """A restarted prober lowers the chuck to separation; position and index are kept."""
+        self._set_height("separation")
+
     def _common(self, name: str, args: list[str]) -> str | None:
         """IEEE 488.2 commands: reply text, "" for no reply, None if not one of them."""
         if name == "*IDN?":
@@ -142,7 +146,7 @@ class VeloxInstrument(LineInstrument):
             return "0"
         if name in ("*RST", "*CLS"):
             if name == "*RST":
-                self.state.prober.height = "separation"
+                self._set_height("separation")
             return ""
         return None
 
@@ -197,6 +201,7 @@ class VeloxInstrument(LineInstrument):
 
     def _set_height(self, height: ChuckHeight) -> None:
         self.state.prober.height = height
+        self.state.contact_lost = False  # any chuck motion re-seats the probes
 
     def _move_xy(self, x_um: float, y_um: float) -> None:
         """Separate, then move; the map sequence follows when the target is a die site."""

@@ -23,13 +23,21 @@ BIAS_0V1 = [
 
 
 def _with_geometry(bench: FakeBench, rows: int, cols: int) -> None:
-    bench.replies["controller"]["GEOM? 0"] = f"{rows},{cols}"
+    bench.replies["controller"]["GEOM? 0;GEOM? 0"] = f"{rows},{cols};{rows},{cols}"
 
 
-def _with_buffer(bench: FakeBench, currents: list[float]) -> None:
+def fetch(n: int) -> str:
+    """The verified fetch: readings, count, the instrument's average, compliance flag."""
+    return f':TRAC:DATA? 1, {n}, "defbuffer1", READ;:TRAC:ACT?;:TRAC:STAT:AVER?;' \
+        ":SOUR:VOLT:ILIM:TRIP?"
+
+
+def _with_buffer(bench: FakeBench, currents: list[float], tripped: bool = False,
+                 average: float | None = None) -> None:
     n = len(currents)
-    bench.replies["read_smu"][f':TRAC:DATA? 1, {n}, "defbuffer1", READ'] = ",".join(
-        f"{c:.6e}" for c in currents
+    mean = float(np.mean(currents)) if average is None else average
+    bench.replies["read_smu"][fetch(n)] = (
+        ",".join(f"{c:.6e}" for c in currents) + f";{n};{mean:.6e};{int(tripped)}"
     )
 
 
@@ -48,7 +56,7 @@ def test_tile_read_is_one_acquisition(fake_bench: FakeBench) -> None:
     assert r.shape == (2, 3)
     np.testing.assert_allclose(r, [[4e3, 1e4, 1e12], [2e3, 5e3, 8e3]], rtol=1e-6)
     assert fake_bench.log.entries == [
-        ("controller", "GEOM? 0"),
+        ("controller", "GEOM? 0;GEOM? 0"),
         *BIAS_0V1,
         ("controller", "TILE 0"),
         ("controller", "SCAN:MODE TILE"),
@@ -57,7 +65,7 @@ def test_tile_read_is_one_acquisition(fake_bench: FakeBench) -> None:
         ("controller", "SYST:ERR?"),
         ("read_smu", ':TRAC:CLE;:TRIG:LOAD "SimpleLoop", 6'),
         ("read_smu", ":INIT;*WAI"),
-        ("read_smu", ':TRAC:DATA? 1, 6, "defbuffer1", READ'),
+        ("read_smu", fetch(6)),
     ]
     queries = [cmd for _, cmd in fake_bench.log.entries if "?" in cmd]
     assert len(queries) == 5  # geometry (once), 2 bias checks (once), 1 barrier, 1 data
@@ -70,7 +78,7 @@ def test_second_tile_read_reuses_geometry_and_bias(fake_bench: FakeBench) -> Non
     fake_bench.log.entries.clear()
     array_ops.read_tile_resistance_ohm(fake_bench.station, 0)
     queries = [cmd for _, cmd in fake_bench.log.entries if "?" in cmd]
-    assert queries == ["SYST:ERR?", ':TRAC:DATA? 1, 2, "defbuffer1", READ']
+    assert queries == ["SYST:ERR?", fetch(2)]
 
 
 def test_row_read(fake_bench: FakeBench) -> None:
@@ -134,7 +142,6 @@ def test_bad_target_state(fake_bench: FakeBench) -> None:
 def test_inference_holds_bit_lines_at_zero_volt(fake_bench: FakeBench) -> None:
     _with_geometry(fake_bench, 3, 2)
     _with_buffer(fake_bench, [1e-5, 2e-5])
-    fake_bench.replies["read_smu"][":SOUR:VOLT:ILIM:TRIP?"] = "0"
     currents = array_ops.infer_bitline_currents_A(fake_bench.station, 0, [1, 0, 1])
     np.testing.assert_allclose(currents, [1e-5, 2e-5])
     assert fake_bench.log.of("controller")[1:4] == ["TILE 0", "INP:VOLT 0.1", "INP 101"]
@@ -146,11 +153,10 @@ def test_inference_holds_bit_lines_at_zero_volt(fake_bench: FakeBench) -> None:
 
 def test_inference_reports_a_clamped_bit_line(fake_bench: FakeBench) -> None:
     _with_geometry(fake_bench, 3, 2)
-    _with_buffer(fake_bench, [1e-2, 2e-5])
-    fake_bench.replies["read_smu"][":SOUR:VOLT:ILIM:TRIP?"] = "1"
+    _with_buffer(fake_bench, [1e-2, 2e-5], tripped=True)
     with pytest.raises(InstrumentError, match=r"reached the read SMU's limit of 0\.01 A"):
         array_ops.infer_bitline_currents_A(fake_bench.station, 0, "111")
-    assert fake_bench.log.of("read_smu")[-1] == ":SOUR:VOLT:ILIM:TRIP?"
+    assert fake_bench.log.of("read_smu")[-1] == fetch(2)  # the flag came with the data
 
 
 def test_inference_voltage_above_read_limit_is_refused(fake_bench: FakeBench) -> None:
@@ -158,3 +164,37 @@ def test_inference_voltage_above_read_limit_is_refused(fake_bench: FakeBench) ->
     with pytest.raises(SafetyError):
         array_ops.infer_bitline_currents_A(fake_bench.station, 0, "101", input_voltage_V=0.3)
     assert not any(cmd.startswith("INP") for cmd in fake_bench.log.of("controller"))
+
+
+def test_a_clamped_reading_is_not_a_resistance(fake_bench: FakeBench) -> None:
+    _with_geometry(fake_bench, 1, 2)
+    _with_buffer(fake_bench, [1e-2, 2e-5], tripped=True)
+    with pytest.raises(array_ops.ComplianceTripped, match="current limit"):
+        array_ops.read_tile_resistance_ohm(fake_bench.station, 0)
+
+
+@pytest.mark.parametrize(
+    "garble",
+    [
+        lambda text: text.replace("2.000000e-05", "2.000000e-08"),  # a digit: average differs
+        lambda text: text.replace(";2;", ";3;"),  # the count
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda text: text.replace("e-05", "e#05"),  # a noise byte
+        lambda text: text.rsplit(";", 1)[0] + ";7",  # the compliance flag
+    ],
+)
+def test_garbled_buffer_replies_are_refused(fake_bench: FakeBench, garble) -> None:
+    _with_geometry(fake_bench, 1, 2)
+    _with_buffer(fake_bench, [2.5e-5, 2e-5])
+    key = fetch(2)
+    fake_bench.replies["read_smu"][key] = garble(fake_bench.replies["read_smu"][key])
+    with pytest.raises(InstrumentError):
+        array_ops.read_tile_resistance_ohm(fake_bench.station, 0)
+
+
+def test_geometry_replies_must_agree(fake_bench: FakeBench) -> None:
+    fake_bench.replies["controller"]["GEOM? 0;GEOM? 0"] = "196,100;196,700"
+    with pytest.raises(InstrumentError, match="inconsistent"):
+        fake_bench.station.tile_shape(0)
+    fake_bench.replies["controller"]["GEOM? 0;GEOM? 0"] = "196,100;196,100"
+    assert fake_bench.station.tile_shape(0) == (196, 100)
