@@ -44,7 +44,7 @@ def segment_headers(command: str) -> list[tuple[tuple[str, ...], str]]:
         text = segment.strip()
         if not text:
             continue
-        header, _, argument = text.partition(" ")
+        header, _, argument = text.replace("\t", " ").partition(" ")
         header = header.strip().upper()
         rooted = header.startswith(":") or header.lstrip(":").startswith("*") or index == 0
         bare = header.lstrip(":")

@@ -1,7 +1,9 @@
 """`labctl sim ...`: the simulated probe station.
 
-``labctl sim serve [--seed N] [--port-base P] [--host H]`` serves the four emulated instruments
-until Ctrl-C (or SIGTERM) and prints each role's VISA resource string. Further ``sim``
+``labctl sim serve [--seed N] [--port-base P] [--host H] [--faults SPEC]`` serves the four
+emulated instruments until Ctrl-C (or SIGTERM) and prints each role's VISA resource string;
+``--faults`` makes them misbehave (docs/reliability.md) and the injected faults are counted on
+exit. Further ``sim``
 sub-commands live in their own modules (:data:`SIM_COMMAND_MODULES`), each with
 ``register(sim_subparsers)``.
 """
@@ -51,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
     )
+    serve.add_argument(
+        "--faults", default=None, metavar="SPEC",
+        help="inject faults, e.g. 'read_smu:garble=0.01,timeout=0.005;prober:error=0.01;"
+        "controller:restart=0.001;contact_loss=0.02' (syntax: docs/reliability.md)",
+    )
     serve.set_defaults(func=serve_station)
 
     for name in SIM_COMMAND_MODULES:
@@ -71,9 +78,11 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 def serve_station(args: argparse.Namespace) -> int:
     """Start the station, print the resources, serve until SIGINT/SIGTERM, stop cleanly."""
     from labctl.sim.embedded import start_sim_station  # keeps `labctl --help` fast
+    from labctl.sim.faults import parse_fault_spec
 
     if args.seed < 0:
         raise LabctlError(f"--seed must be a non-negative integer, got {args.seed}")
+    faults = parse_fault_spec(args.faults) if args.faults is not None else None
     stop_requested = False
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -82,15 +91,24 @@ def serve_station(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with start_sim_station(seed=args.seed, port_base=args.port_base, host=args.host) as sim:
+        with start_sim_station(seed=args.seed, port_base=args.port_base, host=args.host,
+                               faults=faults) as sim:
             print(f"simulated station, wafer seed {args.seed} (Ctrl-C stops)")
+            if faults is not None and not faults.empty:
+                print(f"  injecting faults: {faults.to_text()}")
             for role, resource in sim.resources.items():
                 print(f"  {role:<11} {resource}")
             sys.stdout.flush()
             while not stop_requested:
                 time.sleep(_POLL_S)
+            counts = sim.fault_counts()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if faults is not None and not faults.empty:
+        for role, count in counts.items():
+            injected = ", ".join(f"{n} {k}" for k, n in sorted(count.injected.items())) or "none"
+            print(f"  {role:<11} {count.lines} lines, {count.replies} replies; "
+                  f"injected: {injected}")
     print("simulated station stopped")
     return 0

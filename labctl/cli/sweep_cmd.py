@@ -1,8 +1,9 @@
 """`labctl sweep`: characterise the dies of a wafer into one resumable HDF5 file.
 
-``labctl sweep (--sim [--seed N] | --station FILE) --out WAFER.h5 [--dies all|die_03_00,...]
-[--resume] [--dry-run]`` plus the procedure's settings as options. Progress goes to stderr, the
-summary to stdout, and everything to the log file WAFER.h5.log beside the data.
+``labctl sweep (--sim [--seed N] [--faults SPEC] | --station FILE) --out WAFER.h5
+[--dies all|die_03_00,...] [--resume] [--dry-run]`` plus the procedure's settings as options.
+Progress goes to stderr, the summary to stdout, and everything to the log file WAFER.h5.log
+beside the data.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labctl.cli.station_source import add_faults_option, fault_spec
 from labctl.errors import LabctlError
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--station", type=Path, metavar="FILE", help="station file (TOML)")
     parser.add_argument("--seed", type=int, default=0,
                         help="virtual wafer seed for --sim (default 0)")
+    add_faults_option(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="WAFER.h5",
                         help="wafer file to create (or to finish with --resume)")
     parser.add_argument("--dies", default="all", metavar="all|die_03_00,...",
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from labctl.sweep.plan import make_plan, plan_text, settings_with_station_defaults
 
     _check_counts(args)
+    fault_spec(args)  # a bad SPEC, or one without --sim, is refused before anything happens
     if args.sim:
         config = load_station_config(SIM_STATION_FILE)
         label = f"simulated station (seed {args.seed})"
@@ -128,7 +132,8 @@ def _measure(plan: SweepPlan, args: argparse.Namespace) -> int:
         checkpoint_interval_s=args.checkpoint_interval,
         max_consecutive_failures=args.max_consecutive_failures,
     )
-    result = run_sweep(plan, options, sim_seed=args.seed if args.sim else None)
+    result = run_sweep(plan, options, sim_seed=args.seed if args.sim else None,
+                       faults=fault_spec(args))
     print(result.summary.text())
     if not result.finished:
         print(f"sweep stopped before its end; finish it with: labctl sweep ... --out "

@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="virtual dies for each solution's sensitivity (default 1000, --quick 200)",
     )
+    train.add_argument(
+        "--no-routing",
+        action="store_true",
+        help="keep logical input i on physical row i (the paper's mapping) instead of "
+        "defect-aware routing",
+    )
     train.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     train.set_defaults(func=run_train)
 
@@ -68,7 +74,9 @@ def _options(args: argparse.Namespace) -> Any:
     from labctl.training.train import TrainConfig
 
     config = TrainConfig.quick(args.seed) if args.quick else TrainConfig(seed=args.seed)
-    config = TrainConfig(**{**config.__dict__, "threads": args.threads})
+    config = TrainConfig(
+        **{**config.__dict__, "threads": args.threads, "routing": not args.no_routing}
+    )
     if args.epochs is not None:
         if args.mode in ("unaware", "all"):
             raise ConfigError(f"--epochs needs one training mode, not {args.mode}")
@@ -149,28 +157,34 @@ def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]
     from labctl.training.crossbar import die_responses
     from labctl.training.evaluate import evaluate_dies, evaluate_virtual_dies
     from labctl.training.network import check_layers_fit
+    from labctl.training.pipeline import EVAL_SAMPLER_SEED
+    from labctl.training.routing import RoutingPriority, apply_routing, routing_from_metadata
     from labctl.training.sampler import DieSampler
     from labctl.training.statistics import wafer_statistics
     from labctl.training.wafer_maps import read_wafer_maps
     from labctl.training.weights_io import load_weights
 
     net, metadata = load_weights(args.weights)
+    routing = routing_from_metadata(metadata.routing, net.layer_sizes)
     wafer = read_wafer_maps(args.wafer)
     check_layers_fit(net.layer_sizes, wafer.dies[0].tile_shapes)
     data = _data_for(metadata)
-    evaluation = evaluate_dies(
-        net, data.test_x, data.test_y, die_responses(wafer.dies), wafer.names
-    )
+    responses = apply_routing(routing, die_responses(wafer.dies))
+    evaluation = evaluate_dies(net, data.test_x, data.test_y, responses, wafer.names)
     result: dict[str, Any] = {
         "weights": str(args.weights),
         "mode": metadata.mode,
         "trained_on": metadata.data_file,
         "wafer": str(args.wafer),
+        "routing": routing is not None,
         "dies": evaluation.to_dict(threshold),
     }
     if args.virtual_dies:
-        sampler = DieSampler(wafer_statistics(wafer.dies), seed=metadata.seed + 1_000_003)
-        virtual = evaluate_virtual_dies(net, data.test_x, data.test_y, sampler, args.virtual_dies)
+        sampler = DieSampler(wafer_statistics(wafer.dies), seed=metadata.seed + EVAL_SAMPLER_SEED)
+        priority = routing if isinstance(routing, RoutingPriority) else None
+        virtual = evaluate_virtual_dies(
+            net, data.test_x, data.test_y, sampler, args.virtual_dies, priority=priority
+        )
         result["virtual_dies"] = {
             "n": args.virtual_dies,
             "mean": virtual.mean_error,
@@ -184,9 +198,10 @@ def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]
 def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float) -> dict[str, Any]:
     import numpy as np
 
-    from labctl.training.crossbar import die_responses
+    from labctl.training.crossbar import TileResponse, die_responses
     from labctl.training.evaluate import Evaluation, die_errors
     from labctl.training.network import BinaryNetwork
+    from labctl.training.routing import apply_routing, routing_from_metadata
     from labctl.training.wafer_maps import read_wafer_maps
     from labctl.training.weights_io import load_weights
 
@@ -195,15 +210,19 @@ def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float) -> dict
         raise LabctlError(f"{args.weights}: no .safetensors weight files in this folder")
     wafer = read_wafer_maps(args.wafer)
     loaded = [load_weights(path) for path in files]
-    by_die = {meta.die: net for net, meta in loaded if meta.die in wafer.names}
+    by_die = {meta.die: (net, meta) for net, meta in loaded if meta.die in wafer.names}
     if not by_die:
         raise LabctlError(f"{args.weights}: no weights for any complete die of {args.wafer}")
     names = [name for name in wafer.names if name in by_die]
-    nets = [by_die[name] for name in names]
     data = _data_for(loaded[0][1])
-    stacked = BinaryNetwork.stack(nets)
-    maps = [wafer.die(name) for name in names]
-    errors, losses = die_errors(stacked, data.test_x, data.test_y, die_responses(maps))
+    stacked = BinaryNetwork.stack([by_die[name][0] for name in names])
+    per_die = []
+    for name in names:
+        net, meta = by_die[name]
+        routing = routing_from_metadata(meta.routing, net.layer_sizes)
+        per_die.append(apply_routing(routing, die_responses([wafer.die(name)])))
+    responses = [TileResponse.concatenate([r[k] for r in per_die]) for k in range(len(per_die[0]))]
+    errors, losses = die_errors(stacked, data.test_x, data.test_y, responses)
     evaluation = Evaluation(tuple(names), np.asarray(errors), np.asarray(losses))
     return {
         "weights": str(args.weights),

@@ -124,7 +124,7 @@ def parse_fault_spec(text: str) -> FaultSpec:
     if len(text) > _SPEC_LENGTH_LIMIT:
         raise ConfigError(f"fault spec too long ({len(text)} characters)")
     roles: dict[str, dict[str, float]] = {}
-    station: dict[str, float] = {}
+    station: dict[str, float] = {}  # seed (int) and contact_loss
     for raw_group in text.split(";"):
         group = raw_group.strip()
         if not group:
@@ -144,8 +144,9 @@ def parse_fault_spec(text: str) -> FaultSpec:
             _store_role_setting(roles, GROUP_TARGETS["all"] if target is None
                                 else GROUP_TARGETS[target], name, value, group)
     seed = station.get("seed")
+    parsed = {role: RoleFaults(**values) for role, values in roles.items()}
     return FaultSpec(
-        roles={role: RoleFaults(**values) for role, values in roles.items()},
+        roles={role: faults for role, faults in parsed.items() if faults != RoleFaults()},
         contact_loss=station.get("contact_loss", 0.0),
         seed=None if seed is None else int(seed),
     )
@@ -177,6 +178,11 @@ def _setting(raw: str, group: str) -> tuple[str, float]:
         raise ConfigError(
             f"fault spec: unknown setting {name!r} in {group!r} (known: {', '.join(known)})"
         )
+    if name == "seed":
+        digits = value_text.strip()
+        if not digits.isascii() or not digits.isdigit() or int(digits) >= 2**63:
+            raise ConfigError(f"fault spec: seed must be a whole number >= 0, got {digits!r}")
+        return name, int(digits)
     try:
         value = float(value_text.strip())
     except ValueError:
@@ -185,10 +191,7 @@ def _setting(raw: str, group: str) -> tuple[str, float]:
         ) from None
     if not math.isfinite(value):
         raise ConfigError(f"fault spec: {name} must be finite, got {value_text.strip()!r}")
-    if name == "seed":
-        if value != int(value) or not 0 <= value < 2**63:
-            raise ConfigError(f"fault spec: seed must be a whole number >= 0, got {value:g}")
-    elif name == "delay_s":
+    if name == "delay_s":
         if not 0 < value <= MAX_DELAY_s:
             raise ConfigError(
                 f"fault spec: delay_s must be in (0, {MAX_DELAY_s:g}] s, got {value:g}"
@@ -300,19 +303,26 @@ class InstrumentFaults:
         """True if this new connection is to be refused (reset at once)."""
         with self._lock:
             self.counts.connections += 1
-            return self._fires("refuse", self.faults.refuse)
+            return self._applied("refuse", self._draw("refuse", self.faults.refuse))
 
     def on_line(self, line: str) -> LineAction:
-        """What to do with a received line (empty lines are executed: they do nothing)."""
+        """What to do with a received line (empty lines are executed: they do nothing).
+
+        Every fault's generator is drawn for every line, so the rate of one never shifts
+        when another fires; the first that fires applies.
+        """
         with self._lock:
             self.counts.lines += 1
             if not line.strip():
                 return "execute"
-            if self._fires("restart", self.faults.restart):
+            restart = self._draw("restart", self.faults.restart)
+            drop = self._draw("drop", self.faults.drop)
+            error = self._answers_sci(line) and self._draw("error", self.faults.error)
+            if self._applied("restart", restart):
                 return "restart"
-            if self._fires("drop", self.faults.drop):
+            if self._applied("drop", drop):
                 return "drop"
-            if self._answers_sci(line) and self._fires("error", self.faults.error):
+            if self._applied("error", error):
                 self.counts.replies += 1
                 return "error"
             return "execute"
@@ -321,11 +331,14 @@ class InstrumentFaults:
         """The fate of a reply line produced by the instrument."""
         with self._lock:
             self.counts.replies += 1
-            if self._fires("timeout", self.faults.timeout):
+            lost = self._draw("timeout", self.faults.timeout)
+            garbled = self._draw("garble", self.faults.garble)
+            late = self._draw("delay", self.faults.delay)
+            if self._applied("timeout", lost):
                 return ReplyFate(None)
-            if self._fires("garble", self.faults.garble):
-                text = self._garbled(text)
-            if self._fires("delay", self.faults.delay):
+            if self._applied("garble", garbled):
+                text = garble(text, self._rngs["garble_mode"])
+            if self._applied("delay", late):
                 return ReplyFate(text, self.faults.delay_s)
             return ReplyFate(text)
 
@@ -334,17 +347,18 @@ class InstrumentFaults:
         with self._lock:
             self.counts.acquisitions += 1
             lost_at = spike_at = None
-            if in_contact and self._fires("contact_loss", self.contact_loss):
+            lost = self._draw("contact_loss", self.contact_loss)
+            if self._applied("contact_loss", lost and in_contact):
                 lost_at = int(self._rngs["contact_loss"].integers(0, n_points))
-            if self._fires("compliance", self.faults.compliance):
+            if self._applied("compliance", self._draw("compliance", self.faults.compliance)):
                 spike_at = int(self._rngs["compliance"].integers(0, n_points))
             return AcquisitionFaults(lost_at, spike_at)
 
     # --- helpers --------------------------------------------------------------------------------
-    def _fires(self, name: str, probability: float) -> bool:
-        if probability <= 0.0:
-            return False
-        fired = bool(self._rngs[name].random() < probability)
+    def _draw(self, name: str, probability: float) -> bool:
+        return probability > 0.0 and bool(self._rngs[name].random() < probability)
+
+    def _applied(self, name: str, fired: bool) -> bool:
         if fired:
             self.counts.injected[name] = self.counts.injected.get(name, 0) + 1
         return fired
@@ -352,9 +366,6 @@ class InstrumentFaults:
     def _answers_sci(self, line: str) -> bool:
         """Prober SCI commands (every one replies); IEEE 488.2 ``*`` commands are exempt."""
         return self.role == "prober" and not line.lstrip().startswith("*")
-
-    def _garbled(self, text: str) -> str:
-        return garble(text, self._rngs["garble_mode"])
 
 
 def garble(text: str, rng: np.random.Generator) -> str:

@@ -80,6 +80,8 @@ def load_station_config(path: str | Path) -> StationConfig:
         raise ConfigError(f"{path}: cannot read station file: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (byte {exc.start})") from exc
     return parse_station_config(document, source=path)
 
 

@@ -37,7 +37,7 @@ RECONNECT_BACKOFF_s = 0.05
 #: Attempts of each safe-state step (a transient failure must not leave an output on).
 SAFE_STATE_ATTEMPTS = 3
 #: Most *IDN? queries spent on reading one identification twice alike.
-_IDN_ASKS = 4
+_IDN_ASKS = 6
 
 #: Driver name in a station file -> driver class.
 DRIVER_CLASSES: dict[str, type[Instrument]] = {
@@ -409,11 +409,17 @@ def _queue_summary(driver: Any) -> str:
 
 
 def _verified_identity(driver: Instrument) -> str:
-    """``*IDN?`` asked until two consecutive replies agree (at most ``_IDN_ASKS`` times)."""
+    """``*IDN?`` asked until two consecutive replies agree (at most ``_IDN_ASKS`` times); an
+    unreadable reply on a sound connection is asked again, a connection failure raises."""
     previous: str | None = None
     for _ in range(_IDN_ASKS):
-        identity = str(driver.ask("*IDN?")).strip()
-        if identity == previous and identity:
+        try:
+            identity: str | None = str(driver.ask("*IDN?")).strip()
+        except InstrumentError:
+            if getattr(driver.adapter, "broken", True):
+                raise
+            identity = None
+        if identity and identity == previous:
             return identity
         previous = identity
     raise InstrumentError(f"{driver.name}: identification garbled (replies differ)")

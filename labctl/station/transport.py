@@ -50,6 +50,7 @@ class RoleAdapter(VISAAdapter):
                 f"{self._label()}: cannot open: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
         disable_nagle(self.connection)
+        detect_closed_connection(self.connection)
 
     def reopen(self) -> None:
         """Close the connection and open a fresh one to the same resource (late replies and
@@ -64,6 +65,7 @@ class RoleAdapter(VISAAdapter):
                 f"{self._label()}: cannot reopen: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
         disable_nagle(self.connection)
+        detect_closed_connection(self.connection)
         self.broken = False
 
     def _write(self, command: str, **kwargs: Any) -> None:
@@ -80,7 +82,6 @@ class RoleAdapter(VISAAdapter):
 
     def _read(self, **kwargs: Any) -> str:
         with self._failures("reading the reply"):
-            self._raise_if_closed_by_peer()
             try:
                 return str(super()._read(**kwargs))
             except UnicodeDecodeError as exc:  # the whole line was read: still in step
@@ -108,22 +109,6 @@ class RoleAdapter(VISAAdapter):
                 if not sock.recv(_FLUSH_CHUNK_BYTES):
                     self.broken = True
                     raise ConnectionResetError("connection closed by the instrument")
-
-    def _raise_if_closed_by_peer(self) -> None:
-        """Fail at once on a connection the instrument closed, instead of after the timeout."""
-        sock, session = _socket_of(self.connection)
-        if sock is None or b"\n" in getattr(session, "_pending_buffer", b""):
-            return
-        try:
-            peeked = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return
-        if not peeked:
-            raise ConnectionResetError("connection closed by the instrument")
-
-    def _read_bytes(self, count: int, break_on_termchar: bool = False, **kwargs: Any) -> bytes:
-        with self._failures("reading the reply"):
-            return bytes(super()._read_bytes(count, break_on_termchar, **kwargs))
 
     @contextmanager
     def _failures(self, action: str) -> Iterator[None]:
@@ -161,6 +146,29 @@ def _socket_of(connection: Any) -> tuple[socket.socket | None, Any]:
     session = sessions.get(getattr(connection, "session", None))
     sock = getattr(session, "interface", None)
     return (sock, session) if isinstance(sock, socket.socket) else (None, None)
+
+
+class _ClosedAwareSocket(socket.socket):
+    """A socket whose ``recv`` raises when the peer has closed the connection.
+
+    pyvisa-py's read loop takes an empty ``recv`` for "no data yet" and spins until its timeout
+    (its flush spins forever); a restarted instrument's closed connection must fail at once.
+    """
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        if not data and bufsize > 0:
+            raise ConnectionResetError("connection closed by the instrument")
+        return data
+
+
+def detect_closed_connection(connection: Any) -> None:
+    """Make reads on a pyvisa-py TCPIP SOCKET fail at once once the instrument closed it."""
+    sock, session = _socket_of(connection)
+    if sock is None or isinstance(sock, _ClosedAwareSocket):
+        return
+    session.interface = _ClosedAwareSocket(sock.family, sock.type, sock.proto,
+                                           fileno=sock.detach())
 
 
 def disable_nagle(connection: Any) -> None:

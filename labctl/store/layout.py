@@ -203,7 +203,7 @@ def read_tile_group(group: h5py.Group, index: int, with_reads: bool = False) -> 
         if "write_failures" in group
         else None
     )
-    return TileData(
+    tile = TileData(
         index=index,
         r_parallel_ohm=np.asarray(group["r_parallel"][()], dtype=np.float64),
         r_antiparallel_ohm=np.asarray(group["r_antiparallel"][()], dtype=np.float64),
@@ -218,6 +218,27 @@ def read_tile_group(group: h5py.Group, index: int, with_reads: bool = False) -> 
         mtj_r_parallel_ohm=opt("mtj_r_parallel"),
         mtj_tmr0=opt("mtj_tmr0"),
     )
+    _check_shapes(tile)
+    return tile
+
+
+def _check_shapes(tile: TileData) -> None:
+    """ValueError unless every map of ``tile`` is the same 2-D shape and raw reads stack it."""
+    shape = tile.r_parallel_ohm.shape
+    if len(shape) != 2 or 0 in shape:
+        raise ValueError(f"r_parallel has shape {shape}, not (rows, cols)")
+    maps = {
+        "r_antiparallel": tile.r_antiparallel_ohm, "tmr": tile.tmr, "defects": tile.defects,
+        "write_failures": tile.write_failures, "r_on": tile.r_on_ohm,
+        "mtj_r_parallel": tile.mtj_r_parallel_ohm, "mtj_tmr0": tile.mtj_tmr0,
+    }
+    for name, values in maps.items():
+        if values is not None and values.shape != shape:
+            raise ValueError(f"{name} has shape {values.shape}, r_parallel {shape}")
+    for name, reads in (("reads_parallel", tile.reads_parallel_ohm),
+                        ("reads_antiparallel", tile.reads_antiparallel_ohm)):
+        if reads is not None and (reads.ndim != 3 or reads.shape[1:] != shape):
+            raise ValueError(f"{name} has shape {reads.shape}, not (cycles, *{shape})")
 
 
 def _axis(group: h5py.Group, name: str, length: int) -> None:

@@ -77,6 +77,9 @@ class WaferReader:
         try:
             self.info = _read_info(self._h5, self.path)
             self.dies = _read_dies(self._h5, self.path, self.info.kind)
+        except HDF5_DAMAGE as exc:
+            self._h5.close()
+            raise DataFormatError(f"{self.path} is damaged ({_first_line(exc)})") from exc
         except BaseException:
             self._h5.close()
             raise
@@ -88,11 +91,13 @@ class WaferReader:
             raise LabctlError(f"{self.path}: no die {die!r} in this file")
         if index not in record.tiles:
             raise LabctlError(f"{self.path}: {die} has no tile {index}")
-        group = self._h5[DIES][die][tile_group_name(index)]
         try:
+            group = self._h5[DIES][die][tile_group_name(index)]
             return read_tile_group(group, index, with_reads=with_reads)
-        except KeyError as exc:
-            raise DataFormatError(f"{self.path}: {die}/tile_{index} is damaged ({exc})") from exc
+        except HDF5_DAMAGE as exc:
+            raise DataFormatError(
+                f"{self.path}: {die}/tile_{index} is damaged ({_first_line(exc)})"
+            ) from exc
 
     def tiles(self, die: str, with_reads: bool = False) -> list[TileData]:
         """All tiles of `die`, by index."""
@@ -111,6 +116,18 @@ class WaferReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+#: What h5py and numpy raise on a damaged file (a truncated or overwritten object header, a
+#: dataset of the wrong shape or type): all reported as DataFormatError.
+HDF5_DAMAGE: tuple[type[Exception], ...] = (
+    KeyError, OSError, ValueError, TypeError, IndexError, RuntimeError, UnicodeDecodeError,
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().strip("'\"")
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def open_wafer(path: str | Path) -> WaferReader:

@@ -119,6 +119,7 @@ class WaferFile:
         station_json, procedure_json = to_json(station), to_json(procedure)
         lock = _WriterLock.acquire(path)
         try:
+            remove_stray_files(path)  # a writer killed while creating this file left them
 
             def build(h5: h5py.File) -> None:
                 write_root_attrs(h5, KIND_MEASUREMENT, wafer_id, station_json, procedure_json)

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pymeasure.experiment import Procedure
 
@@ -26,7 +26,13 @@ from labctl.sweep.runner import ProcedureRunner, stop_on_signals
 from labctl.sweep.summary import SweepSummary
 from procedures.wafer_sweep import WaferSweepProcedure
 
+if TYPE_CHECKING:
+    from labctl.sim.faults import FaultSpec
+
 log = logging.getLogger("labctl.sweep")
+
+#: Attempts to open and identify each instrument at the start of a sweep.
+CONNECT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,19 @@ class SweepResult:
 
 
 @contextlib.contextmanager
-def station_config_for(plan: SweepPlan, sim_seed: int | None) -> Iterator[StationConfig]:
-    """The plan's station config; for a simulated run, with a simulator started for it."""
+def station_config_for(
+    plan: SweepPlan, sim_seed: int | None, faults: FaultSpec | None = None
+) -> Iterator[StationConfig]:
+    """The plan's station config; for a simulated run, with a simulator started for it (with
+    ``faults`` injected)."""
     if sim_seed is None:
         yield plan.station_config
         return
     from labctl.sim.embedded import start_sim_station  # only --sim needs the simulator
 
-    with start_sim_station(seed=sim_seed) as sim:
+    with start_sim_station(seed=sim_seed, faults=faults) as sim:
+        if faults is not None and not faults.empty:
+            log.info("simulated station injects faults: %s", faults.to_text())
         yield sim_station_config(sim.resources)
 
 
@@ -88,6 +99,7 @@ def run_sweep(
     options: SweepOptions,
     sim_seed: int | None = None,
     progress_stream: TextIO | None = None,
+    faults: FaultSpec | None = None,
 ) -> SweepResult:
     """Run the plan; returns the final status and summary (also written to the log file).
 
@@ -106,7 +118,8 @@ def run_sweep(
         runner = ProcedureRunner(procedure, [progress.handle, summary.handle, log_file.handle])
         status = Procedure.FAILED
         try:
-            with station_config_for(plan, sim_seed) as config, Station.connect(config) as station:
+            with station_config_for(plan, sim_seed, faults) as config, \
+                    Station.connect(config, attempts=CONNECT_ATTEMPTS) as station:
                 procedure.station = station
                 with stop_on_signals(runner):
                     status = runner.run()

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from labctl.errors import ConfigError
 from labctl.training.crossbar import TileResponse
 from labctl.training.network import BinaryNetwork
+from labctl.training.routing import RoutingPriority, route
 from labctl.training.sampler import DieSampler
 
 #: Default yield threshold: a die "passes" when its test error is at most this fraction.
@@ -180,15 +181,17 @@ def evaluate_virtual_dies(
     sampler: DieSampler,
     n_dies: int,
     chunk_dies: int = 50,
+    priority: RoutingPriority | None = None,
 ) -> Evaluation:
-    """Evaluation on `n_dies` virtual dies drawn from the sampler's statistics (also the
-    sensitivity analysis: `Evaluation.distribution()` of the result)."""
+    """Evaluation on `n_dies` virtual dies drawn from the sampler's statistics, each routed by
+    `priority` if given (also the sensitivity analysis: `Evaluation.distribution()`)."""
     if net.n_models != 1:
         raise ConfigError("virtual dies need a single weight set")
     errors, losses = [], []
     for start in range(0, n_dies, chunk_dies):
         count = min(chunk_dies, n_dies - start)
-        chunk_errors, chunk_losses = die_errors(net, x, y, sampler.sample_responses(count))
+        responses = route(priority, sampler.sample_responses(count))
+        chunk_errors, chunk_losses = die_errors(net, x, y, responses)
         errors.append(chunk_errors)
         losses.append(chunk_losses)
     names = tuple(f"virtual_{i:05d}" for i in range(n_dies))

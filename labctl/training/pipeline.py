@@ -36,10 +36,21 @@ from labctl.training.evaluate import (
 )
 from labctl.training.mnist import DEFAULT_MNIST_DIR, MnistData, load_mnist
 from labctl.training.network import DEFAULT_LAYER_SIZES, BinaryNetwork, check_layers_fit
+from labctl.training.routing import (
+    DieRouting,
+    Routing,
+    RoutingPriority,
+    apply_routing,
+    apply_rows,
+    assign_rows,
+    routing_from_metadata,
+    routing_to_metadata,
+)
 from labctl.training.sampler import DieSampler
 from labctl.training.statistics import WaferStatistics, wafer_statistics
 from labctl.training.train import (
     TrainConfig,
+    routing_priority,
     train_hardware_aware,
     train_ideal,
     train_statistics_aware,
@@ -62,11 +73,12 @@ _TRAINING_FIELDS = {
         "statistics_epochs",
         "finetune_learning_rate",
         "dies_per_step",
+        "routing",
     ),
 }
 
 #: Seed offset of the virtual-die sampler used for evaluation (training draws its own dies).
-_EVAL_SAMPLER_SEED = 1_000_003
+EVAL_SAMPLER_SEED = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,14 @@ class PipelineOptions:
     @property
     def preprocessing(self) -> dict[str, Any]:
         return {"pool": self.pool, "binarise_threshold": self.binarise_threshold}
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A weight set and how it is routed onto a die (None: logical input i on row i)."""
+
+    net: BinaryNetwork
+    routing: Routing | None
 
 
 def weight_path(out_dir: Path, mode: str, die: str | None = None) -> Path:
@@ -144,7 +164,7 @@ class TrainingRun:
             training=asdict(self.options.config),
         )
 
-    def _reusable(self, mode: str) -> BinaryNetwork | None:
+    def _reusable(self, mode: str) -> Solution | None:
         path = weight_path(self.out_dir, mode)
         if not path.is_file():
             return None
@@ -163,25 +183,30 @@ class TrainingRun:
         if not same:
             return None
         self.progress(f"reusing {path}")
-        return load_weights(path)[0]
+        net, metadata = load_weights(path)
+        return Solution(net, routing_from_metadata(metadata.routing, metadata.layer_sizes))
 
     # --- evaluation -------------------------------------------------------------------------
     def ideal_error(self, net: BinaryNetwork) -> float:
         errors, _ = die_errors(net, self.data.test_x, self.data.test_y, None)
         return float(errors[0])
 
-    def evaluate_on_wafer(self, net: BinaryNetwork) -> Evaluation:
+    def evaluate_on_wafer(self, solution: Solution) -> Evaluation:
+        responses = apply_routing(solution.routing, self.responses)
         return evaluate_dies(
-            net, self.data.test_x, self.data.test_y, self.responses, self.wafer.names
+            solution.net, self.data.test_x, self.data.test_y, responses, self.wafer.names
         )
 
-    def evaluate_virtual(self, net: BinaryNetwork) -> dict[str, Any]:
+    def evaluate_virtual(self, solution: Solution) -> dict[str, Any]:
         """Virtual dies from the wafer statistics: mean, spread, yield, loss/error percentiles."""
         n = self.options.virtual_dies
         if n < 1:
             return {}
-        sampler = DieSampler(self.statistics, seed=self.options.config.seed + _EVAL_SAMPLER_SEED)
-        result = evaluate_virtual_dies(net, self.data.test_x, self.data.test_y, sampler, n)
+        priority = solution.routing if isinstance(solution.routing, RoutingPriority) else None
+        sampler = DieSampler(self.statistics, seed=self.options.config.seed + EVAL_SAMPLER_SEED)
+        result = evaluate_virtual_dies(
+            solution.net, self.data.test_x, self.data.test_y, sampler, n, priority=priority
+        )
         return {
             "n": n,
             "mean": result.mean_error,
@@ -190,18 +215,19 @@ class TrainingRun:
             "sensitivity": result.distribution(),
         }
 
-    def _wafer_metrics(self, net: BinaryNetwork) -> dict[str, Any]:
+    def _wafer_metrics(self, solution: Solution) -> dict[str, Any]:
         return {
-            "test_error_ideal_hardware": self.ideal_error(net),
-            "dies": self.evaluate_on_wafer(net).to_dict(self.options.yield_threshold),
-            "virtual_dies": self.evaluate_virtual(net),
+            "test_error_ideal_hardware": self.ideal_error(solution.net),
+            "routing": solution.routing is not None,
+            "dies": self.evaluate_on_wafer(solution).to_dict(self.options.yield_threshold),
+            "virtual_dies": self.evaluate_virtual(solution),
         }
 
     # --- modes ------------------------------------------------------------------------------
     def ideal(self, force: bool = False) -> BinaryNetwork:
         """Software baseline: trained (or reused) and saved."""
-        if not force and (net := self._reusable("ideal")) is not None:
-            return net
+        if not force and (found := self._reusable("ideal")) is not None:
+            return found.net
         self.progress(f"training ideal ({self.options.config.ideal_epochs:g} epochs)")
         net = train_ideal(
             self.data.train_x,
@@ -216,23 +242,25 @@ class TrainingRun:
         return net
 
     def unaware(self) -> dict[str, Any]:
-        """The ideal weights deployed on every die as they are."""
+        """The ideal weights deployed on every die as they are (no routing either)."""
         net = self.ideal()
         self.progress("evaluating the ideal weights on the dies (unaware)")
         metadata = self._metadata("unaware")
-        metadata.metrics = self._wafer_metrics(net)
+        metadata.metrics = self._wafer_metrics(Solution(net, None))
         save_weights(weight_path(self.out_dir, "unaware"), net, metadata)
         return metadata.metrics
 
-    def statistics_aware(self, force: bool = False) -> BinaryNetwork:
-        """One weight set trained on virtual dies drawn from the wafer statistics."""
-        if not force and (net := self._reusable("statistics-aware")) is not None:
-            return net
+    def statistics_aware(self, force: bool = False) -> Solution:
+        """One weight set trained on virtual dies drawn from the wafer statistics, with the
+        routing priority that deploys it on any die (None without routing)."""
+        if not force and (found := self._reusable("statistics-aware")) is not None:
+            return found
         init = self.ideal()
         config = self.options.config
         self.progress(
             f"training statistics-aware ({config.statistics_epochs:g} epochs, "
-            f"{config.dies_per_step} virtual dies per step)"
+            f"{config.dies_per_step} virtual dies per step"
+            f"{', routed' if config.routing else ''})"
         )
         sampler = DieSampler(self.statistics, seed=config.seed)
         net = train_statistics_aware(
@@ -243,21 +271,29 @@ class TrainingRun:
             init,
             on_epoch=self._epoch_logger("statistics-aware"),
         )
+        priority = routing_priority(net, self.data.train_x) if config.routing else None
+        solution = Solution(net, priority)
         metadata = self._metadata("statistics-aware")
-        metadata.metrics = self._wafer_metrics(net)
+        metadata.routing = routing_to_metadata(priority)
+        metadata.metrics = self._wafer_metrics(solution)
         metadata.metrics["wafer_statistics"] = self.statistics.summary()
         save_weights(weight_path(self.out_dir, "statistics-aware"), net, metadata)
         self.statistics_aware_metrics = metadata.metrics
-        return net
+        return solution
 
     def hardware_aware(self, dies: Sequence[str] | None = None) -> dict[str, Any]:
-        """One weight set per die (all dies, or those named), fine-tuned on its measured map."""
+        """One weight set per die (all dies, or those named), fine-tuned on its measured map,
+        keeping the routing the statistics-aware weights give that die."""
         names = list(self.wafer.names) if dies is None else list(dies)
         for name in names:
             self.wafer.die(name)  # clear error for an unknown or unusable die
         index = [self.wafer.names.index(name) for name in names]
         responses = [r.select(index) for r in self.responses]
         init = self.statistics_aware()
+        priority = init.routing if isinstance(init.routing, RoutingPriority) else None
+        rows = assign_rows(priority, responses) if priority is not None else None
+        if rows is not None:
+            responses = apply_rows(responses, rows)
         config = self.options.config
         self.progress(
             f"training hardware-aware on {len(names)} die(s) at once "
@@ -268,13 +304,17 @@ class TrainingRun:
             self.data.train_y,
             config,
             responses,
-            init,
+            init.net,
             on_epoch=self._epoch_logger("hardware-aware"),
         )
         errors, losses = die_errors(stacked, self.data.test_x, self.data.test_y, responses)
         ideal_errors, _ = die_errors(stacked, self.data.test_x, self.data.test_y, None)
         for i, name in enumerate(names):
             metadata = self._metadata("hardware-aware", die=name)
+            if rows is not None:
+                metadata.routing = routing_to_metadata(
+                    DieRouting(tuple(r[i].numpy() for r in rows))
+                )
             metadata.metrics = {
                 "die_error": float(errors[i]),
                 "test_error_ideal_hardware": float(ideal_errors[i % len(ideal_errors)]),
@@ -282,7 +322,10 @@ class TrainingRun:
             path = weight_path(self.out_dir, "hardware-aware", name)
             save_weights(path, stacked.take(i, i + 1), metadata)
         evaluation = Evaluation(tuple(names), errors, losses)
-        return {"dies": evaluation.to_dict(self.options.yield_threshold)}
+        return {
+            "routing": rows is not None,
+            "dies": evaluation.to_dict(self.options.yield_threshold),
+        }
 
     def _epoch_logger(self, mode: str) -> Callable[[int, float], None]:
         def report(epoch: int, loss: float) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from labctl.errors import ConfigError
 from labctl.training.crossbar import TileResponse
 from labctl.training.network import BinaryNetwork
+from labctl.training.routing import RoutingPriority, route
 from labctl.training.sampler import DieSampler
 
 log = logging.getLogger(__name__)
@@ -41,18 +43,24 @@ class TrainConfig:
     finetune_learning_rate: float = 0.003
     #: virtual dies per statistics-aware step (the minibatch is split between them).
     dies_per_step: int = 4
-    #: weight of the mean hidden-neuron firing rate added to the loss (sparser codes expose
-    #: fewer rows of the next tile, and so fewer of its shorts).
-    activity_penalty: float = 0.0
+    #: defect-aware routing (labctl.training.routing) in statistics-aware training and in
+    #: deployment; False = the paper's fixed mapping (logical input i on physical row i).
+    routing: bool = True
     #: use only the first n training images (None = all 60 000).
     train_subset: int | None = None
     seed: int = 0
+    #: torch threads for batched work (hardware-aware over all dies, evaluation) ...
     threads: int = 2
+    #: ... and for single-model minibatch steps (ideal, statistics-aware), whose small
+    #: operations a second thread only slows down with synchronisation.
+    step_threads: int = 1
 
     def __post_init__(self) -> None:
         for name in ("ideal_epochs", "statistics_epochs", "hardware_epochs"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.threads < 1 or self.step_threads < 1:
+            raise ConfigError("threads and step_threads must be >= 1")
         if self.batch_size < 1 or self.dies_per_step < 1:
             raise ConfigError("batch_size and dies_per_step must be >= 1")
         if self.batch_size % self.dies_per_step:
@@ -85,8 +93,22 @@ class TrainConfig:
         raise ConfigError(f"mode {mode!r} has no epochs to set")
 
 
+#: Training images whose activity ranks the inputs for routing.
+PRIORITY_SAMPLES = 5000
+
 #: Called after every epoch with (epoch index, mean training loss of that epoch).
 EpochCallback = Callable[[int, float], None]
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with `n` torch threads, restoring the previous number after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _training_set(
@@ -108,7 +130,6 @@ def fit(
     seed: int,
     hardware: Callable[[], Sequence[TileResponse]] | None = None,
     split_between_dies: int = 0,
-    activity_penalty: float = 0.0,
     on_epoch: EpochCallback | None = None,
 ) -> BinaryNetwork:
     """Train `net` in place for `epochs` passes over (x, y) and return it.
@@ -137,12 +158,10 @@ def fit(
             if split_between_dies:
                 inputs = inputs.view(split_between_dies, -1, inputs.shape[-1])
             responses = None if hardware is None else hardware()
-            logits, hidden = net.forward_with_hidden(inputs, responses)
+            logits = net(inputs, responses)
             targets = labels.view(-1 if split_between_dies else 1, logits.shape[1])
             targets = targets.expand(logits.shape[0], -1)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-            if activity_penalty:
-                loss = loss + activity_penalty * sum(h.mean() for h in hidden)
             # Each model's gradient should not shrink with the number of models.
             loss = loss * net.n_models
             optimiser.zero_grad(set_to_none=True)
@@ -169,19 +188,24 @@ def train_ideal(
     on_epoch: EpochCallback | None = None,
 ) -> BinaryNetwork:
     """The software baseline: binary network trained without any hardware."""
-    torch.set_num_threads(config.threads)
     net = BinaryNetwork(layer_sizes, generator=torch.Generator().manual_seed(config.seed))
     x, y = _training_set(x, y, config)
-    return fit(
-        net,
-        x,
-        y,
-        epochs=config.ideal_epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        seed=config.seed,
-        on_epoch=on_epoch,
-    )
+    with torch_threads(config.step_threads):
+        return fit(
+            net,
+            x,
+            y,
+            epochs=config.ideal_epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            on_epoch=on_epoch,
+        )
+
+
+def routing_priority(net: BinaryNetwork, x: torch.Tensor) -> RoutingPriority:
+    """The routing priority of `net`'s inputs, from its activity on the first training images."""
+    return RoutingPriority.of_network(net, x[:PRIORITY_SAMPLES])
 
 
 def train_statistics_aware(
@@ -192,24 +216,38 @@ def train_statistics_aware(
     init: BinaryNetwork,
     on_epoch: EpochCallback | None = None,
 ) -> BinaryNetwork:
-    """One weight set, fine-tuned from `init` on virtual dies drawn afresh every step."""
-    torch.set_num_threads(config.threads)
+    """One weight set, fine-tuned from `init` on virtual dies drawn afresh every step.
+
+    With routing, every drawn die is routed as deployment will route it, by the priority of the
+    network being trained (recomputed after every epoch, as the neurons' activity changes).
+    """
     net = copy.deepcopy(init)
     x, y = _training_set(x, y, config)
     n_dies = config.dies_per_step
-    return fit(
-        net,
-        x,
-        y,
-        epochs=config.statistics_epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.finetune_learning_rate,
-        seed=config.seed + 1,
-        hardware=lambda: sampler.sample_responses(n_dies),
-        split_between_dies=n_dies,
-        activity_penalty=config.activity_penalty,
-        on_epoch=on_epoch,
-    )
+    priority = [routing_priority(net, x) if config.routing else None]
+
+    def hardware() -> list[TileResponse]:
+        return route(priority[0], sampler.sample_responses(n_dies))
+
+    def epoch_done(epoch: int, loss: float) -> None:
+        if config.routing:
+            priority[0] = routing_priority(net, x)
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
+
+    with torch_threads(config.step_threads):
+        return fit(
+            net,
+            x,
+            y,
+            epochs=config.statistics_epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.finetune_learning_rate,
+            seed=config.seed + 1,
+            hardware=hardware,
+            split_between_dies=n_dies,
+            on_epoch=epoch_done,
+        )
 
 
 def train_hardware_aware(
@@ -221,21 +259,21 @@ def train_hardware_aware(
     on_epoch: EpochCallback | None = None,
 ) -> BinaryNetwork:
     """One weight set per die of `responses`, each fine-tuned from `init` on its own die."""
-    torch.set_num_threads(config.threads)
     n_dies = responses[0].n_dies
     net = init.replicate(n_dies) if init.n_models == 1 else copy.deepcopy(init)
     if net.n_models != n_dies:
         raise ConfigError(f"{net.n_models} weight sets for {n_dies} dies")
     x, y = _training_set(x, y, config)
     fixed = list(responses)
-    return fit(
-        net,
-        x,
-        y,
-        epochs=config.hardware_epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.finetune_learning_rate,
-        seed=config.seed + 2,
-        hardware=lambda: fixed,
-        on_epoch=on_epoch,
-    )
+    with torch_threads(config.threads):
+        return fit(
+            net,
+            x,
+            y,
+            epochs=config.hardware_epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.finetune_learning_rate,
+            seed=config.seed + 2,
+            hardware=lambda: fixed,
+            on_epoch=on_epoch,
+        )

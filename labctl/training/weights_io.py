@@ -4,7 +4,8 @@ Tensors per layer k: `layer<k>.sign` (int8 ±1, what goes onto the die), `layer<
 (float32, to resume training), `layer<k>.scale` and `layer<k>.bias` (float32, the digital
 periphery); each with a leading model axis of length 1. The header's `labctl` entry is JSON:
 format name and version, mode, die, data file, seed, software version, layer sizes,
-preprocessing, training configuration and metrics. Loading checks all of it and names what is wrong.
+preprocessing, training configuration, metrics and routing. Loading checks all of it and names
+what is wrong.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from labctl import __version__
 from labctl.errors import DataFormatError
 from labctl.training.network import BinaryNetwork
+from labctl.training.routing import routing_from_metadata
 
 WEIGHTS_FORMAT = "labctl-binary-network"
 WEIGHTS_FORMAT_VERSION = 1
@@ -41,6 +43,9 @@ class WeightMetadata:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: {"priority": [[...] per layer]} (route on any die) or {"rows": [[...] per layer]} (this
+    #: die's physical rows); None = no routing (logical input i on physical row i).
+    routing: dict[str, Any] | None = None
     software_version: str = __version__
 
     def to_json(self) -> str:
@@ -57,6 +62,7 @@ class WeightMetadata:
                 "preprocessing": self.preprocessing,
                 "training": self.training,
                 "metrics": self.metrics,
+                "routing": self.routing,
             },
             sort_keys=True,
         )
@@ -91,6 +97,7 @@ class WeightMetadata:
             data_file=raw.get("data_file"),
             preprocessing=dict(raw.get("preprocessing") or {}),
             training=dict(raw.get("training") or {}),
+            routing=raw.get("routing"),
             metrics=dict(raw.get("metrics") or {}),
             software_version=str(raw.get("software_version", "unknown")),
         )
@@ -133,6 +140,7 @@ def read_metadata(path: Path) -> WeightMetadata:
 def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
     """The network and metadata of a weight file; DataFormatError naming any inconsistency."""
     metadata = read_metadata(path)
+    routing_from_metadata(metadata.routing, metadata.layer_sizes)  # validates
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

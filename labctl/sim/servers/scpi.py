@@ -69,8 +69,10 @@ class ScpiError(Exception):
         """The error queue entry, e.g. ``-222,"Data out of range; ROW 0 ... 195"``."""
         message = ERROR_MESSAGES.get(self.code, "Error")
         if self.detail:
-            # Quotes would end the string early and commas split it in PyMeasure's parser.
-            message += "; " + self.detail.replace('"', "'").replace(",", " ")
+            # Quotes would end the string early and commas split it in PyMeasure's parser; a
+            # reply is printable ASCII whatever bytes the offending command held.
+            detail = "".join(c if " " <= c <= "~" else "?" for c in self.detail)
+            message += "; " + detail.replace('"', "'").replace(",", " ")
         return f'{self.code},"{message}"'
 
 

@@ -18,7 +18,7 @@ FULL = ((196, 100), (100, 10))
 NAMES = ("die_02_00", "die_03_00", "die_04_00")
 
 
-def tiny_options(seed: int = 0) -> PipelineOptions:
+def tiny_options(seed: int = 0, routing: bool = True) -> PipelineOptions:
     config = TrainConfig(
         ideal_epochs=1,
         statistics_epochs=0.5,
@@ -26,6 +26,7 @@ def tiny_options(seed: int = 0) -> PipelineOptions:
         train_subset=2000,
         seed=seed,
         threads=1,
+        routing=routing,
     )
     return PipelineOptions(config=config, virtual_dies=4)
 
@@ -56,6 +57,11 @@ def test_all_modes_write_weights_and_summary(wafer: WaferMaps, tmp_path: Path) -
         assert read_metadata(weight_path(tmp_path, mode)).mode == mode
     meta = read_metadata(weight_path(tmp_path, "hardware-aware", "die_03_00"))
     assert meta.die == "die_03_00" and meta.data_file == "synthetic"
+    # Routed by default: a priority for any die, and each die's own rows.
+    assert meta.routing is not None and len(meta.routing["rows"][0]) == 196
+    stats_meta = read_metadata(weight_path(tmp_path, "statistics-aware"))
+    assert stats_meta.routing is not None and len(stats_meta.routing["priority"]) == 2
+    assert read_metadata(weight_path(tmp_path, "unaware")).routing is None
     assert (
         meta.metrics["die_error"]
         == summary["modes"]["hardware-aware"]["dies"]["per_die"]["die_03_00"]
@@ -71,6 +77,13 @@ def test_all_modes_write_weights_and_summary(wafer: WaferMaps, tmp_path: Path) -
     messages.clear()
     TrainingRun(wafer, tmp_path, tiny_options(seed=1), progress=messages.append).run(["unaware"])
     assert any(m.startswith("training ideal") for m in messages)
+
+
+def test_without_routing_no_routing_is_stored(wafer: WaferMaps, tmp_path: Path) -> None:
+    run = TrainingRun(wafer, tmp_path, tiny_options(routing=False))
+    summary = run.run(["statistics-aware"])
+    assert summary["modes"]["statistics-aware"]["routing"] is False
+    assert read_metadata(weight_path(tmp_path, "statistics-aware")).routing is None
 
 
 def test_unknown_die_and_mode_are_refused(wafer: WaferMaps, tmp_path: Path) -> None:

@@ -82,19 +82,6 @@ def test_hardware_aware_trains_one_weight_set_per_die() -> None:
         train_hardware_aware(x, y, CONFIG, [r.select([0, 1]) for r in responses], net)
 
 
-def test_activity_penalty_makes_hidden_codes_sparser() -> None:
-    x, y = toy_data()
-    dies = [synthetic_die("die_02_00", 0, SHAPES, (0.01, 0.0, 0.0, 0.0))]
-    init = train_ideal(x, y, CONFIG, SIZES)
-    rates = []
-    for penalty in (0.0, 2.0):
-        config = TrainConfig(**{**CONFIG.__dict__, "activity_penalty": penalty})
-        net = train_statistics_aware(x, y, config, DieSampler(wafer_statistics(dies), 0), init)
-        with torch.no_grad():
-            rates.append(float(net.forward_with_hidden(x)[1][0].mean()))
-    assert rates[1] < rates[0]
-
-
 def test_config_validation_and_presets() -> None:
     with pytest.raises(ConfigError, match="multiple"):
         TrainConfig(batch_size=10, dies_per_step=4)
