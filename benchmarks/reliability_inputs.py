@@ -219,9 +219,9 @@ def _cli_outcome(argv: list[str]) -> None:
     lines = err.getvalue().strip().splitlines()
     if status == 0:
         return
-    if status == 2 and lines and "error: " in lines[-1]:
-        if len(lines) == 1 or (usage_error and lines[0].startswith("usage:")):
-            raise LabctlError(lines[-1])
+    one_line = len(lines) == 1 or (usage_error and lines[0].startswith("usage:"))
+    if status == 2 and lines and "error: " in lines[-1] and one_line:
+        raise LabctlError(lines[-1])
     raise RuntimeError(f"exit {status}, stderr {lines[-3:]!r}")
 
 

@@ -90,9 +90,11 @@ def kill_and_resume(
     kills: int,
     max_delay_s: float,
     rng: np.random.Generator,
+    min_delay_s: float = 0.0,
 ) -> KillReport:
-    """Start the sweep (or ``--resume`` it), SIGKILL it after a random delay, check the file;
-    ``kills`` times; then resume to the end and compare with ``reference``."""
+    """Start the sweep (or ``--resume`` it), SIGKILL it after a random delay (uniform between
+    ``min_delay_s`` and ``max_delay_s``), check the file; ``kills`` times; then resume to the
+    end and compare with ``reference``."""
     report = KillReport()
     seen: dict[str, DieData] = {}
     attempts = 0
@@ -101,7 +103,7 @@ def kill_and_resume(
         command = sweep_command(out, seed, dies, cycles)
         if out.exists():
             command.append("--resume")
-        delay_s = float(rng.uniform(0.0, max_delay_s))
+        delay_s = float(rng.uniform(min_delay_s, max_delay_s))
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         try:

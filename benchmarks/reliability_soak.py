@@ -99,9 +99,12 @@ def sweep_in_process(
                 error = f"{type(exc).__name__}: {exc}"
         counts = sim.fault_counts()
     elapsed_s = time.monotonic() - started
-    with open_wafer(out) as reader:
-        statuses = {name: rec.status.value for name, rec in reader.dies.items()}
-        reasons = {name: rec.failure_reason for name, rec in reader.dies.items()}
+    statuses: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    if out.exists():
+        with open_wafer(out) as reader:
+            statuses = {name: rec.status.value for name, rec in reader.dies.items()}
+            reasons = {name: rec.failure_reason for name, rec in reader.dies.items()}
     return SoakRun(out, statuses, reasons, counts, elapsed_s, error)
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,14 +59,25 @@ class ContactReference:
         return bool(2 * conducting >= self.columns.size)
 
 
-def find_contact_reference(station: Station, n_tiles: int) -> ContactReference | None:
+RowReader = Callable[[int, int], np.ndarray]
+
+
+def find_contact_reference(
+    station: Station, n_tiles: int, read_row: RowReader | None = None
+) -> ContactReference | None:
     """Read the sampled rows of every tile; None when every reading is at open-circuit level,
-    else the row with the most conducting cells (the reference of :func:`contact_held`)."""
+    else the row with the most conducting cells (the reference of :func:`contact_held`).
+    ``read_row(tile, row)`` reads one row (default: one check acquisition; a caller passes its
+    retrying version so that a failed row is read again, not the whole check)."""
+    if read_row is None:
+        def read_row(tile: int, row: int) -> np.ndarray:
+            return array_ops.read_row_resistance_ohm(station, tile, row, nplc=CHECK_NPLC)
+
     best: ContactReference | None = None
     for tile in range(n_tiles):
         rows, _ = station.tile_shape(tile)
         for row in contact_check_rows(rows):
-            readings = array_ops.read_row_resistance_ohm(station, tile, row, nplc=CHECK_NPLC)
+            readings = read_row(tile, row)
             columns = np.flatnonzero(readings < CONTACT_OPEN_OHM)
             if columns.size and (best is None or columns.size > best.columns.size):
                 best = ContactReference(tile, row, columns)

@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 from pyvisa.errors import VisaIOError
 
 from labctl.errors import InstrumentError
+from labctl.station import array_ops
 from labctl.station.station import Station
 from labctl.store.wafer_file import WaferFile
 from labctl.wafer_map import parse_die_name
@@ -42,6 +44,7 @@ from procedures.measurement import (
 )
 from procedures.retry import RetryPolicy, describe_failure
 from procedures.settings import CharacterisationSettings
+from procedures.timing import CHECK_NPLC
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +131,15 @@ class DieRun:
         prober = self.station.prober
         if step:
             col, row = parse_die_name(name)
-            reply = self._call(f"step to {name}", lambda: prober.step_to_die(col, row))
-            if reply[:2] != (col, row):
-                raise InstrumentError(f"prober stepped to ({reply[0]}, {reply[1]}), not {name}")
+
+            def step_to_die() -> None:
+                reply = prober.step_to_die(col, row)
+                if reply[:2] != (col, row):  # a garbled reply, or the wrong die: step again
+                    raise InstrumentError(
+                        f"prober stepped to ({reply[0]}, {reply[1]}), not {name}"
+                    )
+
+            self._call(f"step to {name}", step_to_die)
         reference: list[ContactReference] = []
 
         def recontact() -> None:
@@ -164,14 +173,21 @@ class DieRun:
             if self.should_stop():
                 raise StopRequested("stop requested by the operator")
             self._call("contact", prober.chuck.move_contact)
-            found = self._call("contact check",
-                               lambda: find_contact_reference(self.station, n_tiles))
+            found = find_contact_reference(self.station, n_tiles, read_row=self._check_row)
             if found is not None:
                 return found
             log.warning("%s: contact reads open everywhere (attempt %d of 2)", name, attempt)
+            # A restarted gate SMU (word lines off) also reads open: check before re-contacting.
+            recover_station(self.station)
             self._call("separate", prober.chuck.move_separation)
         raise DieCheckFailed("contact reads open everywhere, also after separating and "
                              "re-contacting once")
+
+    def _check_row(self, tile: int, row: int) -> np.ndarray:
+        return self._call(
+            f"contact check (tile {tile} row {row})",
+            lambda: array_ops.read_row_resistance_ohm(self.station, tile, row, nplc=CHECK_NPLC),
+        )
 
     def _checkpoint(self, name: str, reads: TileReads) -> None:
         self.store.update_partial(name, reads.tile, reads.parallel_ohm, reads.antiparallel_ohm,

@@ -36,7 +36,7 @@ T = TypeVar("T")
 FloatArray = NDArray[np.float64]
 
 #: Re-contacts a die may need (contact lost during a pass) before it is failed.
-MAX_RECONTACTS_PER_DIE = 3
+MAX_RECONTACTS_PER_DIE = 5
 
 
 class StopRequested(Exception):

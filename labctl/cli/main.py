@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "labctl.cli.sim_cmd",
     "labctl.cli.station_cmd",
     "labctl.cli.tour_cmd",
+    "labctl.cli.program_cmd",
+    "labctl.cli.validate_cmd",
     "labctl.cli.reproduce_cmd",
     "labctl.cli.sweep_cmd",
     "labctl.cli.inspect_cmd",
@@ -63,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LabctlError as exc:
-        print(f"labctl: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n")) or type(exc).__name__
+        print(f"labctl: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("labctl: interrupted", file=sys.stderr)

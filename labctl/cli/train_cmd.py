@@ -46,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep logical input i on physical row i (the paper's mapping) instead of "
         "defect-aware routing",
     )
-    train.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    train.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads for evaluation (default 2; training steps use 1)",
+    )
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser(

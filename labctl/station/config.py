@@ -161,6 +161,12 @@ def _parse_instruments(check: _Checker, table: Mapping[str, Any]) -> dict[str, I
     return instruments
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (a key may hold a newline)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 class _Checker:
     """Type and key checks that raise ``ConfigError("<file>: <key>: <problem>")``."""
 
@@ -168,7 +174,7 @@ class _Checker:
         self.where = where
 
     def fail(self, key: str, problem: str) -> NoReturn:
-        raise ConfigError(f"{self.where}: {key}: {problem}")
+        raise ConfigError(one_line(f"{self.where}: {key}: {problem}"))
 
     def keys(
         self, section: str, table: Mapping[str, Any], required: Any, optional: Any

@@ -151,6 +151,11 @@ class Station:
             self._idn[role] = _verified_identity(driver)
         return dict(self._idn)
 
+    @property
+    def identities(self) -> dict[str, str]:
+        """Role -> identification verified when connecting (or reconnecting); no I/O."""
+        return dict(self._idn)
+
     def tile_count(self) -> int:
         """Number of tiles, asked from the controller once (verified) and then remembered."""
         if self._tile_count is None:
@@ -316,38 +321,48 @@ class Station:
         """Bring every instrument to its safe state; safe to call any number of times.
 
         Read SMU and gate SMU to 0 V and output off, controller deselected, chuck to
-        separation, in that order. A failing step is tried again up to ``attempts`` times (on
-        a fresh connection if the old one failed); every step is attempted even if an earlier
-        one fails for good; failures are logged and raised together afterwards as one
+        separation, in that order; each SMU's output and the controller's routing are then
+        read back, so that a command lost with a dropped connection cannot leave an output on.
+        An instrument whose sequence fails is taken through it again up to ``attempts`` times
+        (on a fresh connection if the old one failed); every instrument is attempted even if an
+        earlier one fails for good; failures are logged and raised together afterwards as one
         :class:`InstrumentError`.
         """
         self._bias = None
-        steps: list[tuple[str, Instrument, Callable[[], Any]]] = []
+        groups: list[tuple[str, Instrument, list[tuple[str, Callable[[], Any]]]]] = []
         for role, smu in (("read_smu", self.read_smu), ("gate_smu", self.gate_smu)):
-            steps += [
-                (f"{role}: abort acquisition", smu, smu.stop_buffer),
-                (f"{role}: 0 V", smu, _setter(smu, "source_voltage", 0.0)),
-                (f"{role}: output off", smu, smu.disable_source),
-            ]
-        steps += [
-            ("controller: deselect", self.controller, self.controller.deselect),
-            ("prober: chuck to separation", self.prober, self.prober.chuck.move_separation),
+            groups.append((role, smu, [
+                ("abort acquisition", smu.stop_buffer),
+                ("0 V", _setter(smu, "source_voltage", 0.0)),
+                ("output off", smu.disable_source),
+                ("output off read back", _confirm(smu, "source_enabled", False)),
+            ]))
+        groups += [
+            ("controller", self.controller, [
+                ("deselect", self.controller.deselect),
+                ("routing off read back", _confirm(self.controller, "routed", False)),
+            ]),
+            ("prober", self.prober, [("chuck to separation", self.prober.chuck.move_separation)]),
         ]
         failures: list[str] = []
         first: Exception | None = None
-        for label, driver, step in steps:
+        for role, driver, steps in groups:
             for attempt in range(1, max(1, attempts) + 1):
+                label = steps[0][0]
                 try:
                     if getattr(driver.adapter, "broken", False):
                         driver.adapter.reopen()
-                    step()
+                    for current, step in steps:
+                        label = current
+                        step()
                     break
-                except Exception as exc:  # every step must be tried, whatever the previous did
+                except Exception as exc:  # every instrument must be tried, whatever happened
                     if attempt < attempts:
-                        log.warning("safe state: %s failed (attempt %d): %s", label, attempt, exc)
+                        log.warning("safe state: %s: %s failed (attempt %d): %s", role, label,
+                                    attempt, exc)
                         continue
-                    log.error("safe state: %s failed: %s", label, exc)
-                    failures.append(f"{label}: {exc}")
+                    log.error("safe state: %s: %s failed: %s", role, label, exc)
+                    failures.append(f"{role}: {label}: {exc}")
                     first = first or exc
         if failures:
             raise InstrumentError("safe state incomplete: " + "; ".join(failures)) from first
@@ -423,6 +438,17 @@ def _verified_identity(driver: Instrument) -> str:
             return identity
         previous = identity
     raise InstrumentError(f"{driver.name}: identification garbled (replies differ)")
+
+
+def _confirm(driver: Instrument, name: str, expected: Any) -> Callable[[], None]:
+    """A step that reads property ``name`` back and fails unless it is ``expected``."""
+
+    def step() -> None:
+        value = getattr(driver, name)
+        if value != expected:
+            raise InstrumentError(f"{driver.name}: {name} reads {value!r}, not {expected!r}")
+
+    return step
 
 
 def _setter(driver: Instrument, name: str, value: float) -> Callable[[], None]:

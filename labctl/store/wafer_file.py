@@ -66,8 +66,9 @@ def resolve_die_selection(selection: str | Iterable[str] | None) -> list[str]:
     names = [n.strip() for n in raw if n.strip()]
     unknown = [n for n in names if n not in ALL_DIE_NAMES]
     if unknown:
+        shown = ", ".join(n.encode("unicode_escape").decode("ascii")[:40] for n in unknown[:8])
         raise LabctlError(
-            f"unknown die name(s): {', '.join(unknown)} (dies are die_<col>_<row> on the 36-die "
+            f"unknown die name(s): {shown} (dies are die_<col>_<row> on the 36-die "
             f"map, e.g. {ALL_DIE_NAMES[0]}, {ALL_DIE_NAMES[-1]})"
         )
     if not names:

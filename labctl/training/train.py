@@ -49,10 +49,11 @@ class TrainConfig:
     #: use only the first n training images (None = all 60 000).
     train_subset: int | None = None
     seed: int = 0
-    #: torch threads for batched work (hardware-aware over all dies, evaluation) ...
+    #: torch threads for evaluation (few, long matrix products) ...
     threads: int = 2
-    #: ... and for single-model minibatch steps (ideal, statistics-aware), whose small
-    #: operations a second thread only slows down with synchronisation.
+    #: ... and for training steps, whose many short operations a second thread speeds up
+    #: little on an idle machine and slows down many times on a busy one (each operation waits
+    #: for the slower thread).
     step_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -265,7 +266,7 @@ def train_hardware_aware(
         raise ConfigError(f"{net.n_models} weight sets for {n_dies} dies")
     x, y = _training_set(x, y, config)
     fixed = list(responses)
-    with torch_threads(config.threads):
+    with torch_threads(config.step_threads):
         return fit(
             net,
             x,

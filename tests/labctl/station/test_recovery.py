@@ -111,9 +111,9 @@ def test_refused_connections_are_opened_again() -> None:
         refused = sum(c.injected.get("refuse", 0) for c in sim.fault_counts().values())
         assert refused >= 1
         assert station.identify()["controller"].startswith("LABCTL,MTJ-ARRAY-CTRL")
-    with start_sim_station(seed=3, faults="controller:refuse=1") as sim:
-        with pytest.raises(InstrumentError, match=r"^controller \(TCPIP::"):
-            Station.connect(sim_station_config(sim.resources), attempts=2)
+    with start_sim_station(seed=3, faults="controller:refuse=1") as sim, \
+            pytest.raises(InstrumentError, match=r"^controller \(TCPIP::"):
+        Station.connect(sim_station_config(sim.resources), attempts=2)
 
 
 def test_a_garbled_identification_is_asked_again() -> None:

@@ -11,10 +11,13 @@ SAFE_STATE = [
     ("read_smu", ":ABOR"),
     ("read_smu", ":SOUR:VOLT:LEV 0"),
     ("read_smu", "OUTPUT OFF"),
+    ("read_smu", "OUTPUT?"),
     ("gate_smu", ":ABOR"),
     ("gate_smu", ":SOUR:VOLT:LEV 0"),
     ("gate_smu", "OUTPUT OFF"),
+    ("gate_smu", "OUTPUT?"),
     ("controller", "DESEL"),
+    ("controller", "ROUT?"),
     ("prober", "MoveChuckSeparation 100"),
 ]
 
@@ -41,16 +44,28 @@ def test_safe_state_is_idempotent(fake_bench: FakeBench) -> None:
     assert fake_bench.log.entries == SAFE_STATE + SAFE_STATE
 
 
-def test_safe_state_tries_every_step_then_reports_all_failures(fake_bench: FakeBench) -> None:
+def test_safe_state_tries_every_instrument_then_reports_all_failures(
+    fake_bench: FakeBench,
+) -> None:
     fake_bench.log.failing = {"read_smu": {"OUTPUT OFF"}, "controller": {"DESEL"}}
     with pytest.raises(InstrumentError) as info:
         fake_bench.station.safe_state()
     message = str(info.value)
     assert "read_smu: output off" in message
     assert "controller: deselect" in message
-    sent = [entry for entry in SAFE_STATE if entry not in (("read_smu", "OUTPUT OFF"),
-                                                           ("controller", "DESEL"))]
-    assert fake_bench.log.entries == sent  # gate SMU and prober still brought to safety
+    read_smu_attempt = [("read_smu", ":ABOR"), ("read_smu", ":SOUR:VOLT:LEV 0")]
+    gate_and_prober = [entry for entry in SAFE_STATE if entry[0] in ("gate_smu", "prober")]
+    # Each failing instrument is taken through its sequence three times, from the start; the
+    # gate SMU and the prober are still brought to safety.
+    assert fake_bench.log.entries == read_smu_attempt * 3 + gate_and_prober
+
+
+def test_safe_state_fails_when_an_output_reads_back_on(fake_bench: FakeBench) -> None:
+    fake_bench.replies["gate_smu"]["OUTPUT?"] = "1"  # e.g. the OUTPUT OFF was lost
+    with pytest.raises(InstrumentError, match="gate_smu: output off read back"):
+        fake_bench.station.safe_state()
+    assert fake_bench.log.of("gate_smu") == [":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF",
+                                             "OUTPUT?"] * 3
 
 
 def test_station_limits_reach_the_drivers(fake_bench: FakeBench) -> None:

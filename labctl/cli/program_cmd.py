@@ -1,0 +1,120 @@
+"""`labctl program`: write a weight set onto one die (or every complete die) with write-verify,
+recording the read-back map in the wafer file (/dies/<die>/programmed/<run>)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labctl.cli.station_source import add_station_options, simulator_seed
+from labctl.errors import ConfigError, LabctlError
+
+if TYPE_CHECKING:
+    from labctl.hardware.deploy import WeightSet
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "program",
+        help="write trained weights onto dies with write-verify",
+        description="Write the weights W onto die NAME (or every complete die) row by row, read "
+        "every cell back, re-pulse the cells that missed their state up to --max-pulses "
+        "pulses, record cells that never switch as new defects, and store the read-back map "
+        "with the weights' identity in WAFER.h5 under /dies/<die>/programmed/<run>. W may be "
+        "a folder of per-die (hardware-aware) weights <die>.safetensors.",
+    )
+    add_station_options(parser)
+    add_target_options(parser)
+    parser.add_argument("--max-pulses", type=int, default=5, metavar="N",
+                        help="write pulses per cell at most (default 5)")
+    parser.add_argument("--amplitude", type=float, default=None, metavar="V",
+                        help="write pulse amplitude (default: the station's write voltage)")
+    parser.add_argument("--width", type=float, default=None, metavar="S",
+                        help="write pulse width (default: the station's write width)")
+    parser.set_defaults(func=run)
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """--wafer, --weights and --die, shared with `labctl validate`."""
+    parser.add_argument("--wafer", required=True, type=Path, metavar="WAFER.h5",
+                        help="wafer file holding the dies' characterisation")
+    parser.add_argument("--weights", required=True, type=Path, metavar="W",
+                        help="weight file (.safetensors) or folder of <die>.safetensors")
+    parser.add_argument("--die", required=True, metavar="NAME|all",
+                        help="die to use (e.g. die_03_00) or all complete dies")
+
+
+def selected_dies(wafer: Path, die: str) -> list[str]:
+    """The dies named by --die (checked against the wafer file)."""
+    from labctl.hardware.service import complete_die_names, die_maps
+
+    if not wafer.is_file():
+        raise LabctlError(f"wafer file not found: {wafer}")
+    if die == "all":
+        return complete_die_names(wafer)
+    die_maps(wafer, die)  # clear error for an unknown or incomplete die
+    return [die]
+
+
+def weights_for(path: Path, die: str) -> WeightSet:
+    """The weight set for `die`: the file, or <die>.safetensors in a folder."""
+    from labctl.hardware.deploy import load_weight_set
+
+    if path.is_dir():
+        candidate = path / f"{die}.safetensors"
+        if not candidate.is_file():
+            raise LabctlError(f"{path}: no weights for {die} ({candidate.name})")
+        return load_weight_set(candidate)
+    return load_weight_set(path)
+
+
+def check_sim_seed(args: argparse.Namespace, wafer: Path) -> None:
+    """With --sim, the simulated wafer must be the one the file measured (sim-seed-N)."""
+    from labctl.store.reader import open_wafer
+
+    if not args.sim:
+        return
+    seed = simulator_seed(args)
+    with open_wafer(wafer) as reader:
+        wafer_id = reader.info.wafer_id
+    if wafer_id.startswith("sim-seed-") and wafer_id != f"sim-seed-{seed}":
+        raise ConfigError(f"{wafer} measured {wafer_id}, but the simulator runs seed {seed}; "
+                          f"pass --seed {wafer_id.removeprefix('sim-seed-')}")
+
+
+def quiet_pymeasure(args: argparse.Namespace) -> None:
+    if not getattr(args, "verbose", False):
+        logging.getLogger("pymeasure").setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    from labctl.cli.station_source import station_config_from_args
+    from labctl.hardware.deploy import die_routing
+    from labctl.hardware.service import die_maps, program_weights
+    from labctl.station.station import Station
+    from procedures.program import WriteVerifySettings
+
+    quiet_pymeasure(args)
+    settings = WriteVerifySettings(
+        max_pulses=args.max_pulses, amplitude_V=args.amplitude, width_s=args.width
+    )
+    dies = selected_dies(args.wafer, args.die)
+    weights = {die: weights_for(args.weights, die) for die in dies}
+    maps = {die: die_maps(args.wafer, die) for die in dies}
+    for die in dies:  # weights that do not fit the die are refused before anything moves
+        die_routing(weights[die], maps[die])
+    check_sim_seed(args, args.wafer)
+    print(f"{'die':<10} {'run':<9} {'weights':<28} {'cells':>6} {'missed':>6} "
+          f"{'new def.':>8} {'pulses':>7}")
+    with station_config_from_args(args) as config, Station.connect(config) as station:
+        for i, die in enumerate(dies):
+            print(f"[{i + 1}/{len(dies)}] programming {weights[die].path.name} onto {die}",
+                  file=sys.stderr)
+            result = program_weights(station, args.wafer, weights[die], maps[die], settings)
+            s = result.summary()
+            print(f"{die:<10} {result.name:<9} {weights[die].path.name:<28} {s['cells']:>6} "
+                  f"{s['missed']:>6} {s['new_defects']:>8} {s['pulses']:>7}")
+    return 0

@@ -1,0 +1,148 @@
+"""Validation of a programmed die: (a) the emulated error of the read-back map on the whole test
+set, as the paper computed it; (b) in-situ analog inference on the die itself.
+
+(a) The read-back conductance of every cell, normalised with the tile's reference levels from
+the characterisation (`programmed_response`), replaces the weights: the network's periphery
+(scale, bias, binary neurons) runs on what the die actually holds, defects included.
+(b) Each image drives tile 0's rows (routed) at the read voltage; the SMU reads every bit line;
+the periphery subtracts the reference current (V G_ref per driven row), divides by V dG, applies
+the neuron's affine comparator; the hidden bits drive tile 1 the same way; argmax of its scores.
+The same arithmetic as (a), so the two agree up to read noise on neurons close to threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from labctl.errors import LabctlError
+from labctl.store.programmed import ProgrammedRun
+from labctl.training.crossbar import TileResponse, programmed_response, reference_levels_S
+from labctl.training.evaluate import die_errors
+from labctl.training.maps import DieMaps, conductance_from_resistance_S
+from labctl.training.network import BinaryNetwork
+from labctl.training.routing import DieRouting, apply_rows
+
+
+@dataclass(frozen=True)
+class TileReference:
+    """A tile's reference conductance and half weight step from its characterisation, S."""
+
+    g_ref_S: float
+    half_step_S: float
+
+
+def tile_references(die: DieMaps, n_layers: int) -> list[TileReference]:
+    """Reference levels of the first `n_layers` tiles of `die` (as training normalises them)."""
+    refs = []
+    for tile in die.tiles[:n_layers]:
+        g_ref, half = reference_levels_S(
+            torch.from_numpy(tile.g_p_S)[None],
+            torch.from_numpy(tile.g_ap_S)[None],
+            torch.from_numpy(np.asarray(tile.defects, dtype=np.int64))[None],
+        )
+        refs.append(TileReference(float(g_ref[0]), float(half[0])))
+    return refs
+
+
+def readback_responses(
+    run: ProgrammedRun, refs: list[TileReference], routing: DieRouting
+) -> list[TileResponse]:
+    """The programmed die as the network sees it (logical row order), one die in the batch."""
+    physical = []
+    for tile, ref in zip(run.tiles, refs, strict=False):
+        g = torch.from_numpy(conductance_from_resistance_S(tile.r_read_ohm))[None]
+        physical.append(
+            programmed_response(
+                g, torch.tensor([ref.g_ref_S], dtype=g.dtype),
+                torch.tensor([ref.half_step_S], dtype=g.dtype),
+            )
+        )
+    rows = [torch.as_tensor(r, dtype=torch.long)[None] for r in routing.rows]
+    return apply_rows(physical, rows)
+
+
+def emulated_error(
+    net: BinaryNetwork, responses: list[TileResponse], x: torch.Tensor, y: torch.Tensor
+) -> float:
+    """Test error (fraction) of the read-back map on images x, labels y."""
+    errors, _ = die_errors(net, x, y, responses)
+    return float(errors[0])
+
+
+def emulated_predictions(
+    net: BinaryNetwork, responses: list[TileResponse], x: torch.Tensor
+) -> np.ndarray:
+    """Predicted classes of images x from the read-back map."""
+    with torch.inference_mode():
+        scores = net(x, responses)[0]
+    return scores.argmax(dim=-1).numpy()
+
+
+#: (tile, row-drive vectors (samples, rows)) -> bit-line currents (samples, cols), A.
+InferFn = Callable[[int, np.ndarray], np.ndarray]
+
+
+def in_situ_predictions(
+    infer: InferFn,
+    net: BinaryNetwork,
+    routing: DieRouting,
+    refs: list[TileReference],
+    tile_shapes: tuple[tuple[int, int], ...],
+    x: torch.Tensor,
+    input_voltage_V: float,
+) -> np.ndarray:
+    """Predicted classes of images x by analog inference on the die, layer by layer."""
+    h = np.asarray(x.numpy() >= 0.5)
+    scores = np.zeros((h.shape[0], net.layer_sizes[-1]))
+    for k in range(net.n_layers):
+        n_out = net.layer_sizes[k + 1]
+        drive = np.stack([routing.physical_inputs(k, bits, tile_shapes[k][0]) for bits in h])
+        currents = infer(k, drive)[:, :n_out]
+        driven = drive.sum(axis=1, keepdims=True)
+        ref = refs[k]
+        pre = (currents / input_voltage_V - ref.g_ref_S * driven) / ref.half_step_S
+        scale = net.scale[k].detach().numpy()[0, 0]
+        bias = net.bias[k].detach().numpy()[0, 0]
+        u = pre * scale + bias
+        if k == net.n_layers - 1:
+            scores = u
+        else:
+            h = u >= 0
+    result: np.ndarray = scores.argmax(axis=1)
+    return result
+
+
+@dataclass(frozen=True)
+class Validation:
+    """(a) and (b) for one programmed die."""
+
+    die: str
+    run: str
+    mode: str
+    emulated_error: float
+    n_test: int
+    in_situ_images: int = 0
+    in_situ_error: float | None = None
+    emulated_error_subset: float | None = None
+    agreement: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def compare(
+    emulated: np.ndarray, in_situ: np.ndarray, labels: np.ndarray
+) -> tuple[float, float, float]:
+    """(agreement, emulated error, in-situ error) on one subset of images."""
+    if emulated.shape != in_situ.shape or emulated.shape != labels.shape:
+        raise LabctlError("emulated and in-situ predictions cover different images")
+    return (
+        float(np.mean(emulated == in_situ)),
+        float(np.mean(emulated != labels)),
+        float(np.mean(in_situ != labels)),
+    )

@@ -1,0 +1,278 @@
+"""The reproduce run: sweep (or reuse) a wafer, train the four modes, program and validate every
+complete die with each mode's weights, evaluate the shared weights on a held-out wafer, report.
+
+Every number in the results comes from this run. Which weights go onto a die: unaware = the
+ideal weights, hardware-aware = that die's own, statistics-aware = the one shared set. A mode's
+per-die error is validation (a): the full test set through the die's read-back map.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labctl import __version__
+from labctl.errors import LabctlError
+from labctl.hardware.deploy import WeightSet, load_weight_set
+from labctl.hardware.service import die_maps, program_weights, validate_programmed
+from labctl.hardware.validate import Validation
+from labctl.reproduce.options import DEPLOYED_MODES, IN_SITU_MODE, ReproduceOptions
+from labctl.station.config import SIM_STATION_FILE, StationConfig, load_station_config
+from labctl.station.station import Station
+from labctl.training.mnist import MnistData
+from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
+from labctl.training.wafer_maps import read_wafer_maps
+from procedures.program import WriteVerifySettings
+
+log = logging.getLogger("labctl.reproduce")
+
+Progress = Callable[[str], None]
+
+
+class StationSource:
+    """Where instruments come from: a station file, or the simulated station of a seed."""
+
+    def __init__(self, station_file: Path | None) -> None:
+        self.station_file = station_file
+
+    @property
+    def simulated(self) -> bool:
+        return self.station_file is None
+
+    @contextlib.contextmanager
+    def config(self, seed: int) -> Iterator[StationConfig]:
+        if self.station_file is not None:
+            yield load_station_config(self.station_file)
+            return
+        from labctl.sim.embedded import start_sim_station  # only --sim needs the simulator
+        from labctl.station.config import sim_station_config
+
+        with start_sim_station(seed=seed) as sim:
+            yield sim_station_config(sim.resources)
+
+
+def sweep_wafer(
+    source: StationSource, seed: int, out: Path, dies: str, progress: Progress
+) -> Path:
+    """Measure `dies` into `out` (finishing it if a previous run left it incomplete)."""
+    from labctl.sweep.plan import make_plan, settings_with_station_defaults
+    from labctl.sweep.session import SweepOptions, run_sweep
+
+    config = load_station_config(source.station_file or SIM_STATION_FILE)
+    resume = out.exists()
+    plan = make_plan(
+        station_label=f"simulated station (seed {seed})" if source.simulated else config.name,
+        station_config=config,
+        output=out,
+        wafer_id=f"sim-seed-{seed}" if source.simulated else out.stem,
+        dies=dies,
+        resume=resume,
+        settings=settings_with_station_defaults(config.limits),
+    )
+    if resume and not plan.dies:
+        progress(f"reusing {out} (every selected die measured)")
+        return out
+    progress(f"sweeping {len(plan.dies)} dies into {out}")
+    result = run_sweep(plan, SweepOptions(), sim_seed=seed if source.simulated else None)
+    if not result.finished:
+        raise LabctlError(f"the sweep of {out} stopped before its end")
+    return out
+
+
+def deploy_and_validate(
+    source: StationSource,
+    seed: int,
+    wafer: Path,
+    dies: list[str],
+    weights_for: dict[str, Callable[[str], WeightSet]],
+    data: MnistData,
+    in_situ_images: int,
+    progress: Progress,
+) -> dict[str, dict[str, Validation]]:
+    """Program each mode's weights onto each die and validate it; mode -> die -> result."""
+    results: dict[str, dict[str, Validation]] = {mode: {} for mode in weights_for}
+    settings = WriteVerifySettings()
+    with source.config(seed) as config, Station.connect(config) as station:
+        for i, name in enumerate(dies):
+            die = die_maps(wafer, name)
+            for mode, weights_of in weights_for.items():
+                weights = weights_of(name)
+                run = program_weights(station, wafer, weights, die, settings)
+                n = in_situ_images if mode == IN_SITU_MODE else 0
+                result = validate_programmed(station, wafer, weights, die, data, n)
+                results[mode][name] = result
+                summary = run.summary()
+                situ = (f", in situ {result.in_situ_error:.4f} (agree {result.agreement:.3f})"
+                        if result.agreement is not None else "")
+                progress(f"[{i + 1}/{len(dies)}] {name} {mode}: error {result.emulated_error:.4f}"
+                         f"{situ}; missed {summary['missed']}, new defects "
+                         f"{summary['new_defects']}")
+                log.info("%s %s %s: %s", name, mode, run.name, summary)
+    return results
+
+
+def error_stats(per_die: dict[str, float]) -> dict[str, Any]:
+    values = np.asarray(list(per_die.values()), dtype=np.float64)
+    return {
+        "per_die": dict(per_die),
+        "mean": float(values.mean()) if values.size else None,
+        "std": float(values.std()) if values.size else None,
+    }
+
+
+def run_reproduce(
+    options: ReproduceOptions, source: StationSource, progress: Progress
+) -> dict[str, Any]:
+    """The whole experiment; returns results.json's content (the files are written by the
+    caller's report step)."""
+    out = options.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    started = time.perf_counter()
+
+    # 1. the wafer
+    t = time.perf_counter()
+    wafer_path = out / "wafer.h5"
+    if options.wafer is not None:
+        if not options.wafer.is_file():
+            raise LabctlError(f"wafer file not found: {options.wafer}")
+        if not wafer_path.exists():
+            progress(f"copying {options.wafer} to {wafer_path} (programmed runs are added there)")
+            shutil.copyfile(options.wafer, wafer_path)
+    else:
+        sweep_wafer(source, options.seed, wafer_path, options.sweep_dies, progress)
+    timing["sweep"] = time.perf_counter() - t
+
+    # 2. training
+    t = time.perf_counter()
+    maps = read_wafer_maps(wafer_path)
+    weights_dir = out / "weights"
+    training = TrainingRun(
+        maps, weights_dir,
+        PipelineOptions(config=options.train, virtual_dies=options.virtual_dies),
+        progress=progress,
+    )
+    summary = training.run(MODE_ORDER)
+    baseline = float(summary["baseline_error"])
+    timing["training"] = time.perf_counter() - t
+
+    # 3. program and validate every (selected) complete die
+    t = time.perf_counter()
+    dies = list(maps.names)[: options.max_program_dies]
+    cache: dict[Path, WeightSet] = {}
+
+    def cached(path: Path) -> WeightSet:
+        if path not in cache:
+            cache[path] = load_weight_set(path)
+        return cache[path]
+
+    weights_for: dict[str, Callable[[str], WeightSet]] = {
+        "unaware": lambda die: cached(weight_path(weights_dir, "unaware")),
+        "hardware-aware": lambda die: cached(weight_path(weights_dir, "hardware-aware", die)),
+        "statistics-aware": lambda die: cached(weight_path(weights_dir, "statistics-aware")),
+    }
+    data = training.data
+    validations = deploy_and_validate(
+        source, options.seed, wafer_path, dies, weights_for, data, options.in_situ_images,
+        progress,
+    )
+    timing["program_validate"] = time.perf_counter() - t
+
+    # 4. the statistics-aware weights on a wafer training never saw
+    holdout: dict[str, Any] | None = None
+    if options.holdout_seed is not None and source.simulated:
+        t = time.perf_counter()
+        holdout_path = out / "holdout-wafer.h5"
+        sweep_wafer(source, options.holdout_seed, holdout_path, options.holdout_sweep_dies,
+                    progress)
+        holdout_dies = list(read_wafer_maps(holdout_path).names)[
+            : options.holdout_max_program_dies
+        ]
+        progress(f"statistics-aware weights on the held-out wafer (seed {options.holdout_seed})")
+        held = deploy_and_validate(
+            source, options.holdout_seed, holdout_path, holdout_dies,
+            {"statistics-aware": weights_for["statistics-aware"]}, data, 0, progress,
+        )["statistics-aware"]
+        holdout = {
+            "seed": options.holdout_seed,
+            "wafer": str(holdout_path),
+            **error_stats({d: v.emulated_error for d, v in held.items()}),
+        }
+        holdout["gap_to_baseline"] = holdout["mean"] - baseline
+        timing["holdout"] = time.perf_counter() - t
+    timing["total"] = time.perf_counter() - started
+
+    return build_results(options, summary, validations, holdout, wafer_path, maps.skipped,
+                         {k: round(v, 2) for k, v in timing.items()})
+
+
+def build_results(
+    options: ReproduceOptions,
+    summary: dict[str, Any],
+    validations: dict[str, dict[str, Validation]],
+    holdout: dict[str, Any] | None,
+    wafer_path: Path,
+    skipped: dict[str, str],
+    timing: dict[str, float],
+) -> dict[str, Any]:
+    """results.json's content (the stable contract plus details)."""
+    baseline = float(summary["baseline_error"])
+    modes: dict[str, Any] = {}
+    for mode in DEPLOYED_MODES:
+        entry = error_stats({d: v.emulated_error for d, v in validations[mode].items()})
+        entry["gap_to_baseline"] = entry["mean"] - baseline if entry["mean"] is not None else None
+        trained = summary.get("modes", {}).get(mode, {})
+        dies = trained.get("dies", {})
+        entry["characterisation_emulation"] = {
+            "mean": dies.get("mean"), "std": dies.get("std"), "yield": dies.get("yield"),
+        }
+        if trained.get("virtual_dies"):
+            entry["virtual_dies"] = {
+                k: trained["virtual_dies"][k] for k in ("n", "mean", "std", "yield")
+            }
+        modes[mode] = entry
+    in_situ = {d: v for d, v in validations[IN_SITU_MODE].items() if v.agreement is not None}
+    n_images = sum(v.in_situ_images for v in in_situ.values())
+
+    def pooled(attr: str) -> float | None:
+        if not n_images:
+            return None
+        return sum(getattr(v, attr) * v.in_situ_images for v in in_situ.values()) / n_images
+
+    return {
+        "baseline_error": baseline,
+        "modes": modes,
+        "in_situ_agreement": pooled("agreement"),
+        "in_situ": {
+            "mode": IN_SITU_MODE,
+            "images_per_die": options.in_situ_images,
+            "images": n_images,
+            "emulated_error": pooled("emulated_error_subset"),
+            "in_situ_error": pooled("in_situ_error"),
+            "per_die": {
+                d: {"agreement": v.agreement, "emulated_error": v.emulated_error_subset,
+                    "in_situ_error": v.in_situ_error}
+                for d, v in in_situ.items()
+            },
+        },
+        "holdout": holdout,
+        "seed": options.seed,
+        "holdout_seed": options.holdout_seed,
+        "wafer": str(wafer_path),
+        "dies_programmed": list(validations[DEPLOYED_MODES[0]]),
+        "skipped_dies": skipped,
+        "quick": options.quick,
+        "test_images": next(iter(validations[DEPLOYED_MODES[0]].values())).n_test
+        if validations[DEPLOYED_MODES[0]] else None,
+        "training": asdict(options.train),
+        "timing_s": timing,
+        "software_version": __version__,
+    }

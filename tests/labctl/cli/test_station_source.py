@@ -1,0 +1,60 @@
+"""`--faults SPEC` on `--sim` runs (shared by every command through station_source, and by
+`labctl sweep`): it reaches the simulated station, the sweep recovers from what it injects, and
+a bad SPEC or one without --sim is refused in one line with nothing created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labctl.cli.main import main
+from labctl.station.config import SIM_STATION_FILE
+from labctl.store import DieStatus, open_wafer
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("labctl: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["station", "check", "--station", str(SIM_STATION_FILE), "--faults", "garble=0.1"],
+         "--faults only applies with --sim"),
+        (["station", "check", "--sim", "--faults", "garble=0.1;bogus=1"],
+         "unknown setting 'bogus'"),
+        (["sweep", "--station", str(SIM_STATION_FILE), "--faults", "garble=0.1"],
+         "--faults only applies with --sim"),
+        (["sweep", "--sim", "--faults", "read_smu:error=0.5"], "error does not apply to read_smu"),
+    ],
+)
+def test_bad_faults_options_are_refused_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    if argv[0] == "sweep":
+        argv = [*argv, "--out", str(tmp_path / "w.h5")]
+    assert main(argv) == 2
+    assert message in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_station_check_reaches_the_faulty_station(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["station", "check", "--sim", "--faults", "prober:delay=1,delay_s=0.01"]) == 0
+    assert "FormFactor GmbH,Velox" in capsys.readouterr().out
+
+
+def test_a_sweep_recovers_from_the_injected_faults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "w.h5"
+    faults = "contact_loss=0.1;read_smu:garble=0.05,compliance=0.02;controller:drop=0.01;seed=1"
+    assert main(["sweep", "--sim", "--seed", "3", "--faults", faults, "--out", str(out),
+                 "--dies", "die_03_00,die_04_00", "--cycles", "1", "--retry-backoff", "0"]) == 0
+    log = (tmp_path / "w.h5.log").read_text()
+    assert "simulated station injects faults: seed=1,contact_loss=0.1;" in log
+    assert "re-contacting" in log and "retrying" in log and "reconnected controller" in log
+    with open_wafer(out) as reader:
+        assert all(rec.status is DieStatus.COMPLETE for rec in reader.dies.values())
