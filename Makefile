@@ -1,4 +1,5 @@
 # Two commands do all the set-up: `make demo` and `make test`.
+# `make demo` runs the whole loop on the simulated wafer: sweep, train, program, validate.
 VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/labctl demo
+	$(BIN)/labctl reproduce --sim --out out/demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -158,16 +158,15 @@ class DieRun:
         )
         n_tiles = len(characteriser.tile_shapes())
         reference.append(self._contact(name, n_tiles))
-        leakage_A = self._call("gate leakage check",
-                               lambda: check_gate_leakage(self.station, self.max_gate_leakage_A))
-        log.info("%s: in contact, gate leakage %.3g A", name, leakage_A)
         results = characteriser.characterise()
         self._call("separate", prober.chuck.move_separation)
         return results
 
     def _contact(self, name: str, n_tiles: int) -> ContactReference:
-        """Contact and check; if every reading is open, separate, re-contact once, re-check.
-        Returns the contact reference that later checks read again."""
+        """Contact and check the contact (if every reading is open: separate, re-contact once,
+        re-check), then the gate leakage. Returns the contact reference that the checks after
+        every pass read again; as contact lost stays lost, the first of them also proves that
+        the leakage was measured in contact (else the die is contacted and checked again)."""
         prober = self.station.prober
         for attempt in (1, 2):
             if self.should_stop():
@@ -175,6 +174,11 @@ class DieRun:
             self._call("contact", prober.chuck.move_contact)
             found = find_contact_reference(self.station, n_tiles, read_row=self._check_row)
             if found is not None:
+                leakage_A = self._call(
+                    "gate leakage check",
+                    lambda: check_gate_leakage(self.station, self.max_gate_leakage_A),
+                )
+                log.info("%s: in contact, gate leakage %.3g A", name, leakage_A)
                 return found
             log.warning("%s: contact reads open everywhere (attempt %d of 2)", name, attempt)
             # A restarted gate SMU (word lines off) also reads open: check before re-contacting.
