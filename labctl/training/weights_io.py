@@ -89,18 +89,21 @@ class WeightMetadata:
             raise DataFormatError(f"{source}: unknown mode {mode!r}")
         if not isinstance(sizes, list) or len(sizes) < 2:
             raise DataFormatError(f"{source}: bad layer_sizes {sizes!r}")
-        return cls(
-            mode=mode,
-            seed=int(seed),
-            layer_sizes=tuple(int(n) for n in sizes),
-            die=raw.get("die"),
-            data_file=raw.get("data_file"),
-            preprocessing=dict(raw.get("preprocessing") or {}),
-            training=dict(raw.get("training") or {}),
-            routing=raw.get("routing"),
-            metrics=dict(raw.get("metrics") or {}),
-            software_version=str(raw.get("software_version", "unknown")),
-        )
+        try:
+            return cls(
+                mode=mode,
+                seed=int(seed),
+                layer_sizes=tuple(int(n) for n in sizes),
+                die=raw.get("die"),
+                data_file=raw.get("data_file"),
+                preprocessing=dict(raw.get("preprocessing") or {}),
+                training=dict(raw.get("training") or {}),
+                routing=raw.get("routing"),
+                metrics=dict(raw.get("metrics") or {}),
+                software_version=str(raw.get("software_version", "unknown")),
+            )
+        except (TypeError, ValueError) as exc:
+            raise DataFormatError(f"{source}: malformed metadata ({exc})") from exc
 
 
 def save_weights(path: Path, net: BinaryNetwork, metadata: WeightMetadata) -> None:
@@ -140,7 +143,10 @@ def read_metadata(path: Path) -> WeightMetadata:
 def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
     """The network and metadata of a weight file; DataFormatError naming any inconsistency."""
     metadata = read_metadata(path)
-    routing_from_metadata(metadata.routing, metadata.layer_sizes)  # validates
+    try:
+        routing_from_metadata(metadata.routing, metadata.layer_sizes)  # validates
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: malformed routing metadata ({exc})") from exc
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from benchmarks.reliability_inputs import (
     Tally,
@@ -57,8 +56,5 @@ def test_protocols() -> None:
         check(tally)
 
 
-@pytest.mark.xfail(reason="labctl.training.weights_io.load_weights lets metadata of the wrong "
-                   "type escape as TypeError/ValueError (reported to the training owner)",
-                   strict=False)
 def test_weight_files(tmp_path: Path) -> None:
     check(fuzz_weights(60, np.random.default_rng(5), tmp_path))
