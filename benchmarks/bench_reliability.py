@@ -99,9 +99,9 @@ def kills(wafer_seed: int, count: int, directory: Path) -> bool:
     report = kill_and_resume(
         directory / "killed" / "wafer.h5", reference, seed=wafer_seed, dies=ALL_DIES, cycles=2,
         kills=count, rng=np.random.default_rng(wafer_seed),
-        # From the end of start-up to two average shares of the wafer: the kills fall at
-        # random moments spread over the whole wafer (and a few during start-up).
-        min_delay_s=0.8 * appeared_s, max_delay_s=appeared_s + 2.0 * (total_s - appeared_s) / count,
+        # From late start-up to 3.5 average shares of the wafer later (a resumed run starts more
+        # slowly): the kills fall at random moments spread over the whole wafer.
+        min_delay_s=0.8 * appeared_s, max_delay_s=appeared_s + 3.5 * (total_s - appeared_s) / count,
     )
     print(f"kills: {report.kills} (delays {min(report.kill_delays_s):.2f} ... "
           f"{max(report.kill_delays_s):.2f} s after start), {report.mid_publish_kills} while a "

@@ -102,9 +102,32 @@ LEAKAGE_READINGS = 2
 
 
 def gate_leakage_A(station: Station) -> np.ndarray:
-    """|gate current| (A) of :data:`LEAKAGE_READINGS` readings with the read bias applied."""
+    """|gate current| (A) of :data:`LEAKAGE_READINGS` readings with the read bias applied.
+
+    The gate SMU's output state and level come back in the same reply: readings of an SMU
+    that restarted (output off, 0 V) would pass any short as healthy, so they raise
+    InstrumentError (the check is made again after the station recovered)."""
     station.ensure_bias(CHECK_NPLC)
-    return np.abs(station.gate_smu.read_currents(LEAKAGE_READINGS))
+    gate = station.gate_smu
+    reply = str(gate.ask(";".join([":READ?"] * LEAKAGE_READINGS + [":OUTP?", ":SOUR:VOLT?"])))
+    parts = reply.strip().split(";")
+    try:
+        if len(parts) != LEAKAGE_READINGS + 2:
+            raise ValueError(f"{len(parts)} parts")
+        currents_A = np.abs(np.array(parts[:LEAKAGE_READINGS], dtype=np.float64))
+        output_on, level_V = parts[-2].strip() == "1", float(parts[-1])
+    except ValueError:
+        raise InstrumentError(f"{gate.name}: garbled gate-leakage reply {reply[:80]!r}") from None
+    gate_V = station.limits.gate_voltage_V
+    if not output_on or not abs(level_V - gate_V) <= 1e-6 + 1e-6 * abs(gate_V):
+        station.forget_bias()
+        raise InstrumentError(
+            f"{gate.name}: not sourcing the gate voltage (output {'on' if output_on else 'off'}, "
+            f"{level_V:g} V; restarted?): leakage measured again"
+        )
+    if not np.isfinite(currents_A).all():
+        raise InstrumentError(f"{gate.name}: non-finite gate-leakage reading")
+    return currents_A
 
 
 def check_gate_leakage(station: Station, max_leakage_A: float) -> float:

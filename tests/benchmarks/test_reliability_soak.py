@@ -17,7 +17,7 @@ PARAMS = SimParams(tile_shapes=((40, 20), (20, 10)))
 DIES = "die_02_00,die_03_00,die_04_00,die_05_00,die_01_01,die_02_01,die_03_01,die_04_01"
 HEAVY = parse_fault_spec(
     "garble=0.02;timeout=0.004;delay=0.004,delay_s=0.6;drop=0.004;refuse=0.2;restart=0.003;"
-    "prober:error=0.03;smu:compliance=0.03;contact_loss=0.04"
+    "prober:error=0.05;smu:compliance=0.03;contact_loss=0.04"
 )
 TIMEOUTS_s = {"prober": 0.3, "read_smu": 0.5, "gate_smu": 0.3, "controller": 0.3}
 

@@ -14,12 +14,16 @@ from pyvisa.errors import VisaIOError
 from sweep_helpers import SimFactory, run_sweep
 
 from labctl.errors import InstrumentError
-from labctl.sim.embedded import SimStationServer
+from labctl.sim.embedded import SimStationServer, start_sim_station
+from labctl.sim.faults import AcquisitionFaults
+from labctl.sim.params import SimParams
+from labctl.station.config import sim_station_config
 from labctl.station.station import Station
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
 from labctl.sweep.runner import ProcedureRunner
 from procedures.characterise import CharacteriseDieProcedure
+from procedures.die_checks import check_gate_leakage
 
 
 class ReadTimeouts:
@@ -177,3 +181,47 @@ def test_characterise_procedure_measures_the_die_under_the_probes(
     with open_wafer(out) as reader:
         assert list(reader.dies) == ["die_04_01"]
         assert reader.dies["die_04_01"].status is DieStatus.COMPLETE
+
+
+class LoseContactAt:
+    """Read-SMU acquisition faults: the probes slide off at reading `reading` of acquisition
+    number `acquisition` (1-based), once."""
+
+    def __init__(self, acquisition: int, reading: int) -> None:
+        self.acquisition, self.reading, self.count = acquisition, reading, 0
+
+    def on_acquisition(self, n_points: int, in_contact: bool) -> AcquisitionFaults:
+        self.count += 1
+        if self.count == self.acquisition and in_contact:
+            return AcquisitionFaults(contact_lost_at=min(self.reading, n_points - 1))
+        return AcquisitionFaults()
+
+
+def test_a_leakage_measured_after_contact_was_lost_is_measured_again(tmp_path: Path) -> None:
+    """Contact lost during the last contact-check row: the leakage check then reads an open
+    circuit and passes a gross short; the contact check after the first pass notices the lost
+    contact, and the re-contact measures the leakage again, so the short fails the die."""
+    with start_sim_station(seed=2, params=SimParams(gross_short_probability=1.0)) as sim:
+        sim.servers["read_smu"].instrument.faults = LoseContactAt(acquisition=4, reading=3)
+        with Station.connect(sim_station_config(sim.resources)) as station:
+            run = run_sweep(station, tmp_path / "w.h5", "die_04_00", cycles=1)
+        assert sim.servers["read_smu"].instrument.faults.count > 4
+    assert run.error is None
+    with open_wafer(tmp_path / "w.h5") as reader:
+        record = reader.dies["die_04_00"]
+    assert record.status is DieStatus.FAILED
+    assert record.failure_reason.startswith("gross gate short")
+
+
+def test_a_gate_smu_that_restarted_quietly_does_not_pass_the_leakage_check(
+    sim_station: SimFactory,
+) -> None:
+    sim, station = sim_station(2)
+    station.prober.step_to_die(4, 0)
+    station.prober.chuck.move_contact()
+    assert check_gate_leakage(station, 1e-6) < 1e-6
+    sim.servers["gate_smu"].instrument.power_cycle()  # output off, connection kept
+    with pytest.raises(InstrumentError, match="not sourcing the gate voltage"):
+        check_gate_leakage(station, 1e-6)
+    assert station.bias is None
+    assert check_gate_leakage(station, 1e-6) < 1e-6  # bias applied again, then measured

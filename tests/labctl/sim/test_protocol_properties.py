@@ -108,7 +108,7 @@ def test_the_queue_holds_32_entries_then_reports_overflow() -> None:
 PROBER_WORDS = ["*IDN?", "StepFirstDie", "StepNextDie", "ReadMapPosition", "MoveChuckContact",
                 "MoveChuckSeparation", "ReadChuckPosition", "SetChuckIndex", "MoveChuck",
                 "MoveChuckIndex", "ReadChuckIndex", "IsAppRegistered", "Bogus", "*RST"]
-_SCI = re.compile(r"^\d+: ")
+_SCI = re.compile(r"^\d+:( |$)")
 
 
 @settings(max_examples=300, deadline=None)
