@@ -57,8 +57,9 @@ class TileReads:
         return cls(tile, np.full(shape, np.nan), np.full(shape, np.nan))
 
     def rows_done(self) -> int:
-        """Rows with a complete first cycle (P and AP read): the progress a live view shows."""
-        return int(np.count_nonzero(~np.isnan(self.antiparallel_ohm[0, :, 0])))
+        """Rows with any reading yet (first pass filling in): the progress a live view shows."""
+        read = ~np.isnan(self.parallel_ohm[:, :, 0]) | ~np.isnan(self.antiparallel_ohm[:, :, 0])
+        return int(np.count_nonzero(read.any(axis=0)))
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,9 @@ class DieCharacteriser:
 
     ``should_stop`` is polled between rows (row batching) or tile operations (tile batching);
     when it returns True, StopRequested is raised. ``on_progress(fraction)`` reports the share
-    of the die's reads done; ``on_partial(reads)`` sees a tile's reads after every pass (for
-    live checkpoints). ``recover`` runs before each retry of a failed operation.
+    of the die's reads done; ``on_partial(reads)`` sees a tile's reads after every row (row
+    batching) or pass (tile batching), for live checkpoints. ``recover`` runs before each
+    retry of a failed operation.
     """
 
     def __init__(
@@ -183,15 +185,18 @@ class DieCharacteriser:
 
                 while True:
                     self._call(f"write tile {tile} to {target}", write)
-                    self._read_pass(tile, rows, stack[cycle])
+                    self._read_pass(tile, rows, stack[cycle], reads)
                     if self._pass_in_contact(tile, target):
                         break
                     stack[cycle][:] = np.nan  # measured partly without contact: not data
                     self._units_done -= rows
                     self._check_stop()
-                if self.on_partial is not None:
-                    self.on_partial(reads)
+                self._publish_partial(reads)
         return reads
+
+    def _publish_partial(self, reads: TileReads) -> None:
+        if self.on_partial is not None:
+            self.on_partial(reads)
 
     def _pass_in_contact(self, tile: int, target: str) -> bool:
         """Whether the probes stayed down during the pass; if not, re-contact (bounded)."""
@@ -210,8 +215,9 @@ class DieCharacteriser:
         self.recontact()
         return False
 
-    def _read_pass(self, tile: int, rows: int, out: FloatArray) -> None:
-        """Read the whole tile into `out` (rows, cols), in one batch or row by row."""
+    def _read_pass(self, tile: int, rows: int, out: FloatArray, reads: TileReads) -> None:
+        """Read the whole tile into `out` (rows, cols), in one batch or row by row; with row
+        batching the live view gets each row as it comes (`reads` holds `out`)."""
         s = self.settings
         if s.batching == "tile":
             self._check_stop()
@@ -227,6 +233,7 @@ class DieCharacteriser:
 
             out[row] = self._call(f"read row {row} of tile {tile}", read_row)
             self._advance(1)
+            self._publish_partial(reads)
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
         return self.retry.call(operation, what=what, recover=self.recover)
