@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labctl.errors import ConfigError
-from labctl.station.config import StationConfig, load_station_config, sim_station_config
+from labctl.station.config import StationConfig, load_station_config
 
 if TYPE_CHECKING:
     from labctl.sim.faults import FaultSpec
@@ -76,7 +76,7 @@ def station_config_from_args(args: argparse.Namespace) -> Iterator[StationConfig
     if not args.sim:
         yield load_station_config(args.station)
         return
-    from labctl.sim.embedded import start_sim_station  # only --sim needs the simulator
+    from labctl.sim.embedded import simulated_station_config  # only --sim needs the simulator
 
-    with start_sim_station(seed=seed, faults=faults) as sim:
-        yield sim_station_config(sim.resources)
+    with simulated_station_config(seed, faults) as config:
+        yield config

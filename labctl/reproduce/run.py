@@ -52,11 +52,10 @@ class StationSource:
         if self.station_file is not None:
             yield load_station_config(self.station_file)
             return
-        from labctl.sim.embedded import start_sim_station  # only --sim needs the simulator
-        from labctl.station.config import sim_station_config
+        from labctl.sim.embedded import simulated_station_config  # only --sim needs it
 
-        with start_sim_station(seed=seed) as sim:
-            yield sim_station_config(sim.resources)
+        with simulated_station_config(seed) as config:
+            yield config
 
 
 def sweep_wafer(

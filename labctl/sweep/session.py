@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from pymeasure.experiment import Procedure
 
-from labctl.station.config import StationConfig, sim_station_config
+from labctl.station.config import StationConfig
 from labctl.station.station import Station
 from labctl.sweep.logfile import SweepLogFile
 from labctl.sweep.plan import SweepPlan, plan_text
@@ -65,12 +65,12 @@ def station_config_for(
     if sim_seed is None:
         yield plan.station_config
         return
-    from labctl.sim.embedded import start_sim_station  # only --sim needs the simulator
+    from labctl.sim.embedded import simulated_station_config  # only --sim needs the simulator
 
-    with start_sim_station(seed=sim_seed, faults=faults) as sim:
+    with simulated_station_config(sim_seed, faults) as config:
         if faults is not None and not faults.empty:
             log.info("simulated station injects faults: %s", faults.to_text())
-        yield sim_station_config(sim.resources)
+        yield config
 
 
 def build_procedure(plan: SweepPlan, options: SweepOptions) -> WaferSweepProcedure:
