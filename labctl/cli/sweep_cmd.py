@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labctl.cli.station_source import add_faults_option, fault_spec
+from labctl.cli.station_source import add_station_options, fault_spec, simulator_seed
 from labctl.errors import LabctlError
 
 if TYPE_CHECKING:
@@ -31,12 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(R_P, R_AP, TMR, defect class) and record each die in WAFER.h5. Ctrl-C or SIGTERM "
         "stops cleanly after the current row; --resume finishes the file later.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sim", action="store_true", help="use the embedded simulated station")
-    source.add_argument("--station", type=Path, metavar="FILE", help="station file (TOML)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="virtual wafer seed for --sim (default 0)")
-    add_faults_option(parser)
+    add_station_options(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="WAFER.h5",
                         help="wafer file to create (or to finish with --resume)")
     parser.add_argument("--dies", default="all", metavar="all|die_03_00,...",
@@ -89,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from labctl.sweep.plan import make_plan, plan_text, settings_with_station_defaults
 
     _check_counts(args)
+    args.seed = simulator_seed(args)  # --seed without --sim is refused
     fault_spec(args)  # a bad SPEC, or one without --sim, is refused before anything happens
     if args.sim:
         config = load_station_config(SIM_STATION_FILE)
@@ -156,5 +152,5 @@ def _check_counts(args: argparse.Namespace) -> None:
     if not 1 <= args.max_consecutive_failures <= 36:
         raise LabctlError(f"--max-consecutive-failures must be 1 ... 36, got "
                           f"{args.max_consecutive_failures}")
-    if args.seed < 0:
+    if args.seed is not None and args.seed < 0:
         raise LabctlError(f"--seed must be >= 0, got {args.seed}")

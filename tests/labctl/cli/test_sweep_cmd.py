@@ -125,6 +125,13 @@ def test_unwritable_output_path_is_refused(tmp_path: Path, capsys: pytest.Captur
     assert tree(tmp_path) == {"file": b"x"}
 
 
+def test_seed_without_sim_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["sweep", "--station", str(SIM_STATION_FILE), "--seed", "3",
+                 "--out", str(tmp_path / "w.h5"), "--dry-run"]) == 2
+    assert "--seed only applies with --sim" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def _wait_for_mid_die(out: Path, process: subprocess.Popen, timeout_s: float = 60.0) -> str:
     """Poll the file (as a concurrent reader would) until a die is complete and the next one
     is running with partial data; return the running die's name."""
