@@ -194,6 +194,8 @@ class DieRun:
         )
 
     def _checkpoint(self, name: str, reads: TileReads) -> None:
+        if not self.store.checkpoint_due(self.checkpoint_interval_s):
+            return  # called after every row: only prepare what gets published
         self.store.update_partial(name, reads.tile, reads.parallel_ohm, reads.antiparallel_ohm,
                                   reads.rows_done())
         self.store.checkpoint(name, min_interval_s=self.checkpoint_interval_s)

@@ -260,13 +260,17 @@ class WaferFile:
             rows_done=rows_done,
         )
 
+    def checkpoint_due(self, min_interval_s: float) -> bool:
+        """Whether a :meth:`checkpoint` with this interval would publish now (lets a caller skip
+        preparing partial data that would not be published)."""
+        return time.monotonic() - self._last_checkpoint_s >= min_interval_s
+
     def checkpoint(self, name: str, min_interval_s: float = 0.0) -> bool:
         """Publish the running die as it stands (finished and partial tiles, status running), so
         that readers see it fill in. Skipped, returning False, if the previous checkpoint is less
         than `min_interval_s` old. Costs one copy of the file (see docs/hdf5-format.md)."""
         die = self._running_die(name)
-        now = time.monotonic()
-        if now - self._last_checkpoint_s < min_interval_s:
+        if not self.checkpoint_due(min_interval_s):
             return False
         tiles = {**die.tiles, **die.partial}
 
