@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # PyMeasure warns about its optional extras (ZMQ) on import
+        logging.getLogger("pymeasure").setLevel(logging.ERROR)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -4,7 +4,6 @@ recording the read-back map in the wafer file (/dies/<die>/programmed/<run>)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,20 +73,16 @@ def weights_for(path: Path, die: str) -> WeightSet:
 def check_sim_seed(args: argparse.Namespace, wafer: Path) -> None:
     """With --sim, the simulated wafer must be the one the file measured (sim-seed-N)."""
     from labctl.store.reader import open_wafer
+    from labctl.store.truth import SIM_WAFER_PREFIX, truth_wafer_id
 
     if not args.sim:
         return
     seed = simulator_seed(args)
     with open_wafer(wafer) as reader:
         wafer_id = reader.info.wafer_id
-    if wafer_id.startswith("sim-seed-") and wafer_id != f"sim-seed-{seed}":
+    if wafer_id.startswith(SIM_WAFER_PREFIX) and wafer_id != truth_wafer_id(seed):
         raise ConfigError(f"{wafer} measured {wafer_id}, but the simulator runs seed {seed}; "
-                          f"pass --seed {wafer_id.removeprefix('sim-seed-')}")
-
-
-def quiet_pymeasure(args: argparse.Namespace) -> None:
-    if not getattr(args, "verbose", False):
-        logging.getLogger("pymeasure").setLevel(logging.ERROR)
+                          f"pass --seed {wafer_id.removeprefix(SIM_WAFER_PREFIX)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
     from labctl.station.station import Station
     from procedures.program import WriteVerifySettings
 
-    quiet_pymeasure(args)
     settings = WriteVerifySettings(
         max_pulses=args.max_pulses, amplitude_V=args.amplitude, width_s=args.width
     )

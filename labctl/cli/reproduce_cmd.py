@@ -46,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
     from labctl.reproduce.report import write_reports
     from labctl.reproduce.run import StationSource, run_reproduce
 
-    if not getattr(args, "verbose", False):
-        logging.getLogger("pymeasure").setLevel(logging.ERROR)
     if args.holdout_seed is not None and not args.sim:
         raise ConfigError("--holdout-seed only applies with --sim")
     holdout = (args.seed + 1 if args.holdout_seed is None else args.holdout_seed) if args.sim \

@@ -9,7 +9,6 @@ beside the data.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,10 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not getattr(args, "verbose", False):  # PyMeasure warns about optional ZMQ on import
-        logging.getLogger("pymeasure").setLevel(logging.ERROR)
     # Imported here so that `labctl --help` stays fast and quiet.
     from labctl.station.config import SIM_STATION_FILE, load_station_config
+    from labctl.store.truth import truth_wafer_id
     from labctl.sweep.plan import make_plan, plan_text, settings_with_station_defaults
 
     _check_counts(args)
@@ -89,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sim:
         config = load_station_config(SIM_STATION_FILE)
         label = f"simulated station (seed {args.seed})"
-        wafer_id = args.wafer_id or f"sim-seed-{args.seed}"
+        wafer_id = args.wafer_id or truth_wafer_id(args.seed)
     else:
         config = load_station_config(args.station)
         label = f"{config.name} ({args.station})"

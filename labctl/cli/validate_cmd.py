@@ -12,7 +12,6 @@ from typing import Any
 from labctl.cli.program_cmd import (
     add_target_options,
     check_sim_seed,
-    quiet_pymeasure,
     selected_dies,
     weights_for,
 )
@@ -47,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     from labctl.station.station import Station
     from labctl.store.programmed import read_programmed_run
 
-    quiet_pymeasure(args)
     if args.in_situ_images < 0:
         raise ConfigError("--in-situ-images must be >= 0")
     dies = selected_dies(args.wafer, args.die)

@@ -27,6 +27,7 @@ from labctl.hardware.validate import Validation
 from labctl.reproduce.options import DEPLOYED_MODES, IN_SITU_MODE, ReproduceOptions
 from labctl.station.config import SIM_STATION_FILE, StationConfig, load_station_config
 from labctl.station.station import Station
+from labctl.store.truth import truth_wafer_id
 from labctl.training.mnist import MnistData
 from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
 from labctl.training.wafer_maps import read_wafer_maps
@@ -71,7 +72,7 @@ def sweep_wafer(
         station_label=f"simulated station (seed {seed})" if source.simulated else config.name,
         station_config=config,
         output=out,
-        wafer_id=f"sim-seed-{seed}" if source.simulated else out.stem,
+        wafer_id=truth_wafer_id(seed) if source.simulated else out.stem,
         dies=dies,
         resume=resume,
         settings=settings_with_station_defaults(config.limits),

@@ -25,9 +25,13 @@ if TYPE_CHECKING:
     from labctl.sim.wafer import DieModel, VirtualWafer
 
 
+#: wafer_id prefix of simulated wafers; the seed follows.
+SIM_WAFER_PREFIX = "sim-seed-"
+
+
 def truth_wafer_id(seed: int) -> str:
     """wafer_id of the simulated wafer with this seed (also what a sweep with --sim records)."""
-    return f"sim-seed-{seed}"
+    return f"{SIM_WAFER_PREFIX}{seed}"
 
 
 def write_truth_file(wafer: VirtualWafer, path: str | Path, overwrite: bool = False) -> Path:

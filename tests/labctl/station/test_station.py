@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import FakeBench
+from safe_state_commands import SAFE_STATE
 
 from labctl.errors import InstrumentError, SafetyError
-
-SAFE_STATE = [
-    ("read_smu", ":ABOR"),
-    ("read_smu", ":SOUR:VOLT:LEV 0"),
-    ("read_smu", "OUTPUT OFF"),
-    ("read_smu", "OUTPUT?"),
-    ("gate_smu", ":ABOR"),
-    ("gate_smu", ":SOUR:VOLT:LEV 0"),
-    ("gate_smu", "OUTPUT OFF"),
-    ("gate_smu", "OUTPUT?"),
-    ("controller", "DESEL"),
-    ("controller", "ROUT?"),
-    ("prober", "MoveChuckSeparation 100"),
-]
 
 BIAS = [
     ("gate_smu", ":SOUR:FUNC VOLT;:SOUR:VOLT:RANG:AUTO 1;:SOUR:VOLT:ILIM 0.01;"

@@ -21,20 +21,8 @@ from labctl.station.config import sim_station_config
 from labctl.station.station import Station
 from labctl.sweep.runner import ProcedureRunner, stop_on_signals
 from procedures.wafer_sweep import WaferSweepProcedure
+from tests.labctl.station.safe_state_commands import SAFE_STATE
 
-SAFE_STATE = [
-    ("read_smu", ":ABOR"),
-    ("read_smu", ":SOUR:VOLT:LEV 0"),
-    ("read_smu", "OUTPUT OFF"),
-    ("read_smu", "OUTPUT?"),
-    ("gate_smu", ":ABOR"),
-    ("gate_smu", ":SOUR:VOLT:LEV 0"),
-    ("gate_smu", "OUTPUT OFF"),
-    ("gate_smu", "OUTPUT?"),
-    ("controller", "DESEL"),
-    ("controller", "ROUT?"),
-    ("prober", "MoveChuckSeparation 100"),
-]
 PARAMS = SimParams(gross_short_probability=0.0, tile_shapes=((20, 10), (10, 4)))
 MARK = ("test", "<event>")
 

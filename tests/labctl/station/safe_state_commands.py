@@ -1,0 +1,15 @@
+"""The exact (role, message) order of Station.safe_state(), shared by every test that checks it."""
+
+SAFE_STATE = [
+    ("read_smu", ":ABOR"),
+    ("read_smu", ":SOUR:VOLT:LEV 0"),
+    ("read_smu", "OUTPUT OFF"),
+    ("read_smu", "OUTPUT?"),
+    ("gate_smu", ":ABOR"),
+    ("gate_smu", ":SOUR:VOLT:LEV 0"),
+    ("gate_smu", "OUTPUT OFF"),
+    ("gate_smu", "OUTPUT?"),
+    ("controller", "DESEL"),
+    ("controller", "ROUT?"),
+    ("prober", "MoveChuckSeparation 100"),
+]
