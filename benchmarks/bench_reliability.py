@@ -39,8 +39,8 @@ from benchmarks.reliability_soak import (
     faulty_reply_fraction,
     sweep_in_process,
 )
+from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.sim.faults import parse_fault_spec, with_seed
-from labctl.wafer_map import ALL_DIE_NAMES
 
 ALL_DIES = ",".join(ALL_DIE_NAMES)
 

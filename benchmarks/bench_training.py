@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from labctl.sim.wafer import VirtualWafer
+from labctl.testing.sim_maps import wafer_maps_from_truth
 from labctl.training.crossbar import TileResponse
 from labctl.training.evaluate import die_errors, die_errors_loop
 from labctl.training.mnist import load_mnist
 from labctl.training.network import BinaryNetwork
 from labctl.training.sampler import DieSampler
-from labctl.training.sim_maps import wafer_maps_from_truth
 from labctl.training.statistics import wafer_statistics
 from labctl.training.train import TrainConfig, train_ideal, train_statistics_aware
 

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from labctl.cli.main import main as cli_main
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.sim.faults import parse_fault_spec
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
@@ -316,7 +316,7 @@ def _structural_damages() -> list[tuple[str, Callable[[h5py.File, Rng], None]]]:
 
 def read_everything(path: Path) -> None:
     """What inspect, report, the GUI and training do with a wafer file, in one go."""
-    from labctl.analysis.summary import summarize_wafer
+    from labctl.reports.summary import summarize_wafer
 
     with open_wafer(path) as reader:
         summarize_wafer(reader)

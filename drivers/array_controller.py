@@ -13,7 +13,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from drivers.interlock import refuse_above_limit
 from drivers.scpi import any_header_matches, parse_number, segment_headers, strict_check_errors
 from drivers.terminations import with_line_terminations
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 
 #: Hardware ranges of the controller (its own limits; the station's limits are tighter).
 PULSE_AMPLITUDE_RANGE_V = (0.0, 2.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labctl.errors import SafetyError
+from labctl.core.errors import SafetyError
 
 
 def refuse_above_limit(value_V: float, limit_V: float | None, what: str) -> None:

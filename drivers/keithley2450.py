@@ -14,7 +14,7 @@ from pymeasure.instruments.validators import strict_range
 from drivers.interlock import refuse_above_limit
 from drivers.scpi import any_header_matches, parse_number, segment_headers, strict_check_errors
 from drivers.terminations import with_line_terminations
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 
 #: Current limit range of the 2450 when sourcing voltage, A.
 CURRENT_LIMIT_RANGE_A = (1e-9, 1.05)

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 
 #: Numeric keywords SCPI accepts in place of a number, mapped to what labctl assumes they mean
 #: for a safety check (anything but DEF is treated as unbounded).

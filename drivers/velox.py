@@ -8,7 +8,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.formfactor.velox import Velox
 
 from drivers.terminations import with_line_terminations
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 
 #: Chuck heights within this distance of the contact height (z = 0) count as contact.
 CONTACT_TOLERANCE_um = 0.5

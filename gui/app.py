@@ -45,10 +45,10 @@ from gui.training_panel import TrainingPanel
 from gui.training_results import TrainingResults
 from gui.wafer_data import FileUpdate, WaferFileWatcher, WaferSnapshot, read_update
 from gui.wafer_map import WaferMapWidget
-from labctl.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, LabctlError
+from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.station.config import StationConfig
 from labctl.store import TileData, open_wafer
-from labctl.wafer_map import ALL_DIE_NAMES
 
 log = logging.getLogger("gui")
 

@@ -14,7 +14,7 @@ from types import TracebackType
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QMessageBox, QWidget
 
-from labctl.errors import DataFormatError, InstrumentError, LabctlError, SafetyError
+from labctl.core.errors import DataFormatError, InstrumentError, LabctlError, SafetyError
 
 log = logging.getLogger("gui")
 

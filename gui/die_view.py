@@ -29,7 +29,7 @@ from gui.style import (
     format_si,
 )
 from labctl.analysis.classify import TileThresholds
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.store import TileData
 
 FloatArray = NDArray[np.float64]

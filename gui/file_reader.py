@@ -6,7 +6,7 @@ from __future__ import annotations
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from gui.wafer_data import WaferFileWatcher, read_update
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 
 class _Reader(QObject):

@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 
 def procedure_parameters(procedure_class: type[Procedure]) -> dict[str, Parameter]:

@@ -28,8 +28,8 @@ from PyQt6.QtWidgets import (
 from gui.dialogs import show_exception
 from gui.parameter_inputs import ParameterForm, procedure_parameters
 from gui.sweep_worker import SweepRequest
-from labctl.errors import ConfigError
-from labctl.wafer_map import ALL_DIE_NAMES, WAFER_MAP, die_name
+from labctl.core.errors import ConfigError
+from labctl.core.wafer_map import ALL_DIE_NAMES, WAFER_MAP, die_name
 from procedures.wafer_sweep import WaferSweepProcedure
 
 #: Parameters the panel sets itself (file, dies, resume) or that a GUI run does not use.

@@ -7,7 +7,7 @@ import math
 import pyqtgraph as pg
 from PyQt6.QtGui import QColor
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 
 #: Die status -> fill colour on the wafer map (grey, amber, green, red: distinct in greyscale too).
 STATUS_COLORS: dict[str, str] = {

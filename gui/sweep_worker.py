@@ -21,7 +21,7 @@ from typing import Any
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from labctl.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, LabctlError
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
 from labctl.sweep.runner import ProcedureRunner

@@ -38,8 +38,8 @@ from gui.dialogs import show_exception
 from gui.process_runner import ProcessRunner, labctl_command
 from gui.style import configure_pyqtgraph, format_percent
 from gui.training_results import TrainingResults, load_results
-from labctl.errors import LabctlError
-from labctl.wafer_map import parse_die_name
+from labctl.core.errors import LabctlError
+from labctl.core.wafer_map import parse_die_name
 
 log = logging.getLogger("gui.training")
 

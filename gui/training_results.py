@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import DataFormatError, LabctlError
-from labctl.wafer_map import ALL_DIE_NAMES
+from labctl.core.errors import DataFormatError, LabctlError
+from labctl.core.wafer_map import ALL_DIE_NAMES
 
 #: Display order of the modes the paper compares (others follow alphabetically).
 MODE_ORDER: tuple[str, ...] = ("unaware", "hardware-aware", "statistics-aware")

@@ -12,9 +12,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.analysis.summary import DieSummary, summarize_die
+from labctl.core.wafer_map import ALL_DIE_NAMES
+from labctl.reports.summary import DieSummary, summarize_die
 from labctl.store import DieStatus, TileData, open_wafer
-from labctl.wafer_map import ALL_DIE_NAMES
 
 
 @dataclass(frozen=True)

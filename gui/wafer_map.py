@@ -31,7 +31,7 @@ from gui.style import (
     configure_pyqtgraph,
     format_percent,
 )
-from labctl.wafer_map import WAFER_MAP, die_name, parse_die_name
+from labctl.core.wafer_map import WAFER_MAP, die_name, parse_die_name
 
 STATUS_MODE = "status"
 _DIE_SIZE = 0.9  # fraction of a map cell a die square fills

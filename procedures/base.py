@@ -22,7 +22,7 @@ from pymeasure.experiment import (
     Procedure,
 )
 
-from labctl.errors import ConfigError, DataFormatError
+from labctl.core.errors import ConfigError, DataFormatError
 from labctl.station.config import load_station_config
 from labctl.station.station import Station
 from labctl.store.reader import open_wafer

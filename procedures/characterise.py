@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pymeasure.experiment import Parameter
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
+from labctl.core.wafer_map import ALL_DIE_NAMES, die_name
 from labctl.station.station import Station
-from labctl.wafer_map import ALL_DIE_NAMES, die_name
 from procedures.base import MeasurementProcedure
 from procedures.measurement import DieCharacteriser, TileReads, TileResult
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labctl.errors import InstrumentError, LabctlError
+from labctl.core.errors import InstrumentError, LabctlError
 from labctl.station import array_ops
 from labctl.station.station import Station
 from procedures.timing import CHECK_NPLC, CONTACT_CHECK_ROWS_PER_TILE

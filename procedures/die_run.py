@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 import numpy as np
 from pyvisa.errors import VisaIOError
 
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
+from labctl.core.wafer_map import parse_die_name
 from labctl.station import array_ops
 from labctl.station.station import Station
 from labctl.store.wafer_file import WaferFile
-from labctl.wafer_map import parse_die_name
 from procedures.die_checks import (
     ContactReference,
     DieCheckFailed,

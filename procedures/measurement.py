@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labctl.analysis.classify import ClassificationError, TileClassification, classify_tile
-from labctl.analysis.summary import CellStats, cell_stats
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.reports.summary import CellStats, cell_stats
 from labctl.station import array_ops
 from labctl.station.station import Station
 from labctl.store.layout import TileData

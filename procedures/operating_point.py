@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from labctl.errors import SafetyError
+from labctl.core.errors import SafetyError
 from labctl.station.config import Limits
 from labctl.station.station import Station
 from procedures.settings import CharacterisationSettings

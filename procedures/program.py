@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from labctl.defects import DefectCode
-from labctl.errors import ConfigError, InstrumentError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import ConfigError, InstrumentError
+from labctl.core.wafer_map import parse_die_name
 from labctl.station import array_ops
 from labctl.station.station import Station
-from labctl.wafer_map import parse_die_name
 
 log = logging.getLogger(__name__)
 

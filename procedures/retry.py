@@ -16,7 +16,7 @@ from typing import TypeVar
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
 
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 
 log = logging.getLogger(__name__)
 

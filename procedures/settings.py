@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 Batching = Literal["tile", "row"]
 BATCHING_CHOICES: tuple[Batching, ...] = ("tile", "row")

@@ -13,12 +13,12 @@ import logging
 
 from pymeasure.experiment import IntegerParameter, Parameter
 
-from labctl.analysis.summary import cell_stats
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
+from labctl.core.wafer_map import ALL_DIE_NAMES
+from labctl.reports.summary import cell_stats
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import resolve_die_selection
-from labctl.wafer_map import ALL_DIE_NAMES
 from procedures.base import MeasurementProcedure
 from procedures.events import DIE_TOPIC, DieEvent
 

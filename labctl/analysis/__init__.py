@@ -1,2 +1,3 @@
-"""Analysis of measured dies: per-cell classification (classify), per-die summaries (summary),
-report figures (plots) and synthetic reads for tests and benchmarks (synthetic)."""
+"""Analysis of measured reads: per-cell classification into states and defects (classify).
+
+Pure numerics on arrays; the store and the reports build on it."""

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from labctl.defects import DefectCode
-from labctl.errors import LabctlError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import LabctlError
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from labctl.analysis.summary import DEFECT_NAMES, DieSummary, WaferSummary, summarize_wafer
+from labctl.reports.summary import DEFECT_NAMES, DieSummary, WaferSummary, summarize_wafer
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
 

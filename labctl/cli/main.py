@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from labctl import __version__
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 #: Sub-command modules, imported lazily so that `labctl --help` stays fast. A module that
 #: does not exist yet (work in progress) is skipped.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labctl.cli.station_source import add_station_options, simulator_seed
-from labctl.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, LabctlError
 
 if TYPE_CHECKING:
     from labctl.hardware.deploy import WeightSet

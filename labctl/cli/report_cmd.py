@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from labctl.analysis.summary import summarize_wafer
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
+from labctl.reports.summary import summarize_wafer
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import resolve_die_selection
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labctl.analysis.plots import save_die_figure, save_wafer_map  # matplotlib: slow
+    from labctl.reports.plots import save_die_figure, save_wafer_map  # matplotlib: slow
 
     out: Path = args.out
     with open_wafer(args.wafer) as reader:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

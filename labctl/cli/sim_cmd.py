@@ -17,7 +17,7 @@ import sys
 import time
 from types import FrameType
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 #: Modules adding `labctl sim <name>` sub-commands; a module that does not exist is skipped.
 SIM_COMMAND_MODULES = ("labctl.cli.sim_truth_cmd",)

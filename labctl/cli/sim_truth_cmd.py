@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 
 def register(sim_subparsers: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.station.config import StationConfig, load_station_config
 
 if TYPE_CHECKING:
@@ -76,7 +76,9 @@ def station_config_from_args(args: argparse.Namespace) -> Iterator[StationConfig
     if not args.sim:
         yield load_station_config(args.station)
         return
-    from labctl.sim.embedded import simulated_station_config  # only --sim needs the simulator
+    from labctl.services.station_source import (
+        simulated_station_config,  # only --sim needs the simulator
+    )
 
     with simulated_station_config(seed, faults) as config:
         yield config

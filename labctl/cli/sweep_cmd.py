@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labctl.cli.station_source import add_station_options, fault_spec, simulator_seed
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 if TYPE_CHECKING:
     from labctl.sweep.plan import SweepPlan

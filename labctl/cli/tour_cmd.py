@@ -11,10 +11,10 @@ import argparse
 import numpy as np
 
 from labctl.cli.station_source import add_station_options, station_config_from_args
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
+from labctl.core.wafer_map import parse_die_name
 from labctl.station import array_ops
 from labctl.station.station import Station
-from labctl.wafer_map import parse_die_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, LabctlError
 
 MODES = ("ideal", "unaware", "hardware-aware", "statistics-aware", "all")
 

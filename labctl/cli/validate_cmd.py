@@ -16,7 +16,7 @@ from labctl.cli.program_cmd import (
     weights_for,
 )
 from labctl.cli.station_source import add_station_options
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.training.crossbar import die_responses
 from labctl.training.maps import DieMaps
 from labctl.training.network import BinaryNetwork, check_layers_fit

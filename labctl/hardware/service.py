@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from labctl.defects import DefectCode
-from labctl.errors import LabctlError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import LabctlError
 from labctl.hardware.deploy import WeightSet, die_routing, tile_targets
 from labctl.hardware.validate import (
     Validation,

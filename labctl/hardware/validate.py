@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.store.programmed import ProgrammedRun
 from labctl.training.crossbar import TileResponse, programmed_response, reference_levels_S
 from labctl.training.evaluate import die_errors

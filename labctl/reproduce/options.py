@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training.train import TrainConfig
 
 #: Modes programmed onto the dies, and which weights each one deploys.

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from labctl import __version__
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.hardware.deploy import WeightSet, load_weight_set
 from labctl.hardware.service import die_maps, program_weights, validate_programmed
 from labctl.hardware.validate import Validation
@@ -53,7 +53,7 @@ class StationSource:
         if self.station_file is not None:
             yield load_station_config(self.station_file)
             return
-        from labctl.sim.embedded import simulated_station_config  # only --sim needs it
+        from labctl.services.station_source import simulated_station_config  # only --sim needs it
 
         with simulated_station_config(seed) as config:
             yield config

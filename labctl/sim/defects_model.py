@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.sim.params import SimParams
 
 _TYPED_CODES = np.array(

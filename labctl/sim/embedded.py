@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.sim.faults import FaultCounts, FaultSpec, InstrumentFaults, parse_fault_spec
 from labctl.sim.params import SimParams
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
@@ -24,7 +22,6 @@ from labctl.sim.servers.keithley2450 import Keithley2450Instrument
 from labctl.sim.servers.velox import VeloxInstrument
 from labctl.sim.state import GATE_SMU, READ_SMU, StationState
 from labctl.sim.wafer import VirtualWafer
-from labctl.station.config import StationConfig, sim_station_config
 
 #: Roles in port order: with a port base P, role i listens on P + i.
 ROLES: tuple[str, ...] = ("prober", READ_SMU, GATE_SMU, "controller")
@@ -138,13 +135,3 @@ def _injector(spec: FaultSpec | None, role: str, seed: int) -> InstrumentFaults 
     if spec is None or spec.empty:
         return None
     return InstrumentFaults.for_role(spec, role, seed)
-
-
-@contextmanager
-def simulated_station_config(
-    seed: int = 0, faults: FaultSpec | str | None = None
-) -> Iterator[StationConfig]:
-    """The station config of a simulated station started for ``seed`` (with ``faults``),
-    kept running for as long as the caller uses it: what every ``--sim`` run connects to."""
-    with start_sim_station(seed=seed, faults=faults) as sim:
-        yield sim_station_config(sim.resources)

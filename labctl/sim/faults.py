@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 #: Roles of the simulated station, in port order (labctl.sim.embedded.ROLES).
 ROLE_NAMES: tuple[str, ...] = ("prober", "read_smu", "gate_smu", "controller")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.wafer import DieModel, VirtualWafer, noise_current_A
-from labctl.wafer_map import WAFER_MAP
 
 FloatArray = NDArray[np.float64]
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import WAFER_MAP, die_name
 from labctl.sim.defects_model import (
     apply_line_failures,
     draw_cell_defects,
@@ -29,7 +30,6 @@ from labctl.sim.physics import (
     on_resistance_ohm,
     switching_probability,
 )
-from labctl.wafer_map import WAFER_MAP, die_name
 
 __all__ = ["DieModel", "TileTruth", "VirtualWafer", "noise_current_A"]
 

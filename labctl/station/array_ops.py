@@ -17,7 +17,7 @@ import numpy as np
 
 from drivers.array_controller import TARGET_STATES, bits_to_string
 from drivers.scpi import raise_queued_errors
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 from labctl.station.station import Station
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -24,7 +24,7 @@ from drivers.keithley2450 import LabctlKeithley2450
 from drivers.scpi import describe_error, raise_queued_errors
 from drivers.terminations import with_line_terminations
 from drivers.velox import CONTACT_TOLERANCE_um, LabctlVelox
-from labctl.errors import InstrumentError, LabctlError
+from labctl.core.errors import InstrumentError, LabctlError
 from labctl.station.config import Limits, StationConfig
 from labctl.station.transport import RoleAdapter
 

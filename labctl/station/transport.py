@@ -20,7 +20,7 @@ from typing import Any
 import pyvisa
 from pymeasure.adapters import VISAAdapter
 
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labctl.analysis.classify import TileThresholds
-from labctl.defects import DEFECT_CODES
+from labctl.core.defects import DEFECT_CODES
 
 #: Version of the layout written by this labctl; readers refuse newer files.
 FORMAT_VERSION = 1

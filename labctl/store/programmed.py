@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
 from labctl.store.layout import DIES, DieStatus, utc_now_iso
 from labctl.store.publish import publish, remove_stray_files
 from labctl.store.reader import open_hdf5_read_only

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import h5py
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 _TEMP_SUFFIX = ".tmp"
 

@@ -15,7 +15,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
+from labctl.core.wafer_map import WAFER_MAP, die_name, parse_die_name
 from labctl.store.layout import (
     DIE_ATTRS,
     DIES,
@@ -30,7 +31,6 @@ from labctl.store.layout import (
     read_tile_group,
     tile_group_name,
 )
-from labctl.wafer_map import WAFER_MAP, die_name, parse_die_name
 
 _MAP_ORDER = {die_name(col, row): i for i, (col, row) in enumerate(WAFER_MAP)}
 

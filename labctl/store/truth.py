@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import h5py
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
+from labctl.core.wafer_map import die_name
 from labctl.store.layout import DIES, KIND_TRUTH, DieStatus, TileData, to_json, write_tile_group
 from labctl.store.publish import check_output_path, publish
 from labctl.store.wafer_file import write_root_attrs
-from labctl.wafer_map import die_name
 
 if TYPE_CHECKING:
     from labctl.sim.wafer import DieModel, VirtualWafer

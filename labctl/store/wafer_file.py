@@ -35,7 +35,8 @@ from labctl.analysis.classify import (
     as_read_stack,
     classify_tile,
 )
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
+from labctl.core.wafer_map import ALL_DIE_NAMES, parse_die_name
 from labctl.store.layout import (
     DIES,
     FORMAT_VERSION,
@@ -49,7 +50,6 @@ from labctl.store.layout import (
 )
 from labctl.store.publish import check_output_path, publish, remove_stray_files, snapshot
 from labctl.store.reader import WaferReader, die_sort_key
-from labctl.wafer_map import ALL_DIE_NAMES, parse_die_name
 
 try:
     import fcntl

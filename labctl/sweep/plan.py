@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.station.config import Limits, StationConfig
 from labctl.store.layout import DieStatus
 from labctl.store.publish import check_output_path

@@ -65,7 +65,9 @@ def station_config_for(
     if sim_seed is None:
         yield plan.station_config
         return
-    from labctl.sim.embedded import simulated_station_config  # only --sim needs the simulator
+    from labctl.services.station_source import (
+        simulated_station_config,  # only --sim needs the simulator
+    )
 
     with simulated_station_config(sim_seed, faults) as config:
         if faults is not None and not faults.empty:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from procedures.events import DIE_TOPIC, DieEvent
 
 _DEFECT_NAMES = tuple(code.name.lower() for code in DefectCode if code != DefectCode.OK)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from labctl.defects import DefectCode
-from labctl.errors import DataFormatError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import DataFormatError
 from labctl.training.maps import DieMaps, check_same_geometry
 
 

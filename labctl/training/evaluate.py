@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training.crossbar import TileResponse
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import RoutingPriority, route

@@ -1,9 +1,9 @@
 """Measured conductance maps of a die, as training and evaluation consume them.
 
 A die is a tuple of tiles; each tile holds, per cell, the conductance read after writing P
-(g_p_S), after writing AP (g_ap_S) and the defect code (labctl.defects.DefectCode). Conductances
-include the access transistor (1 / measured cell resistance), so they are exactly what a bit line
-sums during inference at the read bias.
+(g_p_S), after writing AP (g_ap_S) and the defect code (labctl.core.defects.DefectCode).
+Conductances include the access transistor (1 / measured cell resistance), so they are exactly
+what a bit line sums during inference at the read bias.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from labctl.defects import DefectCode
-from labctl.errors import DataFormatError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import DataFormatError
 
 FloatArray = NDArray[np.float64]
 

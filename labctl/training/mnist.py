@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
 
 #: data/mnist/ of the repository (the package lives one level below the repository root).
 DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training.crossbar import TileResponse
 
 #: 196 binary pixels (14 x 14) -> 100 hidden neurons -> 10 classes: tiles 0 and 1 of the die.

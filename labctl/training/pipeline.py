@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from labctl.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, LabctlError
 from labctl.training.crossbar import TileResponse, die_responses
 from labctl.training.evaluate import (
     DEFAULT_YIELD_THRESHOLD,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
 from labctl.training.crossbar import TileResponse
 from labctl.training.network import BinaryNetwork
 

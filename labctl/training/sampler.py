@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.training.crossbar import TileResponse
 from labctl.training.statistics import TileStatistics, WaferStatistics
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from labctl.defects import DefectCode
-from labctl.errors import DataFormatError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import DataFormatError
 from labctl.training.maps import DieMaps, TileMap, check_same_geometry
 
 FloatArray = NDArray[np.float64]

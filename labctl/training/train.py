@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training.crossbar import TileResponse
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import RoutingPriority, route

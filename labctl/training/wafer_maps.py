@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
 from labctl.training.maps import DieMaps, TileMap

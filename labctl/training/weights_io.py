@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from labctl import __version__
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import routing_from_metadata
 

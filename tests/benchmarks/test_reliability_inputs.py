@@ -20,7 +20,7 @@ from benchmarks.reliability_inputs import (
     fuzz_weights,
 )
 from benchmarks.reliability_soak import SOAK_FAULTS
-from labctl.analysis.synthetic import write_synthetic_wafer
+from labctl.testing.synthetic import write_synthetic_wafer
 
 
 def check(tally: Tally, must_accept: bool = True) -> None:

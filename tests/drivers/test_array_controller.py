@@ -7,7 +7,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.array_controller import ArrayController, bits_to_string
-from labctl.errors import SafetyError
+from labctl.core.errors import SafetyError
 
 
 def test_identification_and_geometry() -> None:

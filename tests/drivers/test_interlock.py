@@ -7,7 +7,7 @@ import math
 import pytest
 
 from drivers.interlock import refuse_above_limit
-from labctl.errors import SafetyError
+from labctl.core.errors import SafetyError
 
 
 def test_within_the_limit_passes() -> None:

@@ -15,7 +15,7 @@ from pymeasure.adapters import Adapter
 
 from drivers.array_controller import ArrayController
 from drivers.keithley2450 import LabctlKeithley2450
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
 from labctl.sim.state import READ_SMU, StationState

@@ -7,7 +7,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.keithley2450 import LabctlKeithley2450
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 
 CONFIGURE_0V1 = (
     ":SOUR:FUNC VOLT;:SOUR:VOLT:RANG:AUTO 1;:SOUR:VOLT:ILIM 0.0001;"

@@ -9,7 +9,7 @@ from pymeasure.test import expected_protocol
 
 from drivers.array_controller import ArrayController
 from drivers.scpi import describe_error, parse_number, raise_queued_errors, scpi_segments
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 
 
 def test_segments_of_a_compound_command() -> None:

@@ -6,7 +6,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.velox import LabctlVelox, ProberReplyError
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 
 
 def test_map_position_returns_column_and_row() -> None:

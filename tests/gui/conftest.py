@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from labctl.analysis.classify import classify_tile
-from labctl.analysis.synthetic import synthetic_die
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.station.config import StationConfig, sim_station_config
 from labctl.store import TileData, WaferFile
+from labctl.testing.synthetic import synthetic_die
 
 #: Small tiles keep synthetic files fast; the GUI handles any tile shape.
 SMALL_TILES = ((24, 16), (8, 4))

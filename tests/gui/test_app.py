@@ -19,9 +19,9 @@ from PyQt6.QtWidgets import QMessageBox
 from gui.app import MainWindow
 from gui.run_control import RunState
 from gui.style import DEFECT_COLORS, STATUS_COLORS
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.store import open_wafer
-from labctl.wafer_map import ALL_DIE_NAMES
 
 SWEEP_TIMEOUT_MS = 120_000
 

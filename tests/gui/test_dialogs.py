@@ -8,7 +8,7 @@ import pytest
 from PyQt6.QtWidgets import QMessageBox, QWidget
 
 from gui.dialogs import error_title, install_excepthook, show_exception
-from labctl.errors import ConfigError, DataFormatError, InstrumentError, SafetyError
+from labctl.core.errors import ConfigError, DataFormatError, InstrumentError, SafetyError
 
 
 @pytest.mark.parametrize(("exc", "title"), [

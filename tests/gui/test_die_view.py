@@ -11,7 +11,7 @@ from PyQt6.QtGui import QColor
 
 from gui.die_view import DieView, LogOhmAxis, log_histogram, threshold_lines
 from gui.style import DEFECT_COLORS, DEFECT_LABELS
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.store import TileData
 
 

@@ -15,7 +15,7 @@ from pymeasure.experiment import (
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from gui.parameter_inputs import ParameterForm, procedure_parameters
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from procedures.wafer_sweep import WaferSweepProcedure
 
 

@@ -8,7 +8,7 @@ import pytest
 from PyQt6.QtCore import Qt
 
 from gui.run_control import GUI_DEFAULTS, MANAGED_PARAMETERS, RunControlPanel, RunState
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gui.sweep_worker import SweepOutcome, SweepRequest, SweepWorker, build_procedure
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.store import open_wafer
 
 DIES = ("die_02_00", "die_03_00", "die_04_00")

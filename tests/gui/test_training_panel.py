@@ -9,7 +9,7 @@ import pytest
 from PyQt6.QtWidgets import QMessageBox
 
 from gui.training_panel import TrainingPanel, reproduce_args, training_args
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 
 RESULTS = {
     "baseline_error": 0.08,

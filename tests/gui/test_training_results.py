@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gui.training_results import load_results
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
 
 GOOD = {
     "baseline_error": 0.08,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gui.wafer_data import WaferFileWatcher
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
 
 
 def test_snapshot_lists_every_die_and_its_status(synthetic_wafer):

@@ -8,7 +8,7 @@ from PyQt6.QtGui import QColor
 
 from gui.style import NO_VALUE_COLOR, STATUS_COLORS
 from gui.wafer_map import METRIC_BY_KEY, WaferMapWidget
-from labctl.wafer_map import ALL_DIE_NAMES
+from labctl.core.wafer_map import ALL_DIE_NAMES
 
 
 @pytest.fixture

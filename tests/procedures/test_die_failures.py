@@ -13,7 +13,7 @@ from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
 from sweep_helpers import SimFactory, run_sweep
 
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.sim.faults import AcquisitionFaults
 from labctl.sim.params import SimParams

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sweep_helpers import SimFactory
 
-from labctl.errors import SafetyError
+from labctl.core.errors import SafetyError
 from labctl.station import array_ops
 from procedures.operating_point import operating_point
 from procedures.settings import CharacterisationSettings

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from procedures.settings import CharacterisationSettings
 
 

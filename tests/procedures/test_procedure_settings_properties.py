@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from procedures.settings import BATCHING_CHOICES, CharacterisationSettings
 
 values = st.one_of(

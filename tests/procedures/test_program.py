@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sweep_helpers import SimFactory
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.station import array_ops
 from labctl.station.station import Station
 from procedures.program import (

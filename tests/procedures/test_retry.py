@@ -6,7 +6,7 @@ import pytest
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
 
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 from procedures.retry import RetryPolicy, describe_failure, is_transient
 
 

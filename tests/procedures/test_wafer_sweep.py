@@ -11,11 +11,11 @@ import pytest
 from pymeasure.experiment import Procedure, Results, Worker
 from sweep_helpers import SimFactory, run_sweep
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import parse_die_name
 from labctl.sim.embedded import SimStationServer
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
-from labctl.wafer_map import parse_die_name
 from procedures.events import ROW_COLUMNS
 
 CELLS_PER_DIE = 196 * 100 + 100 * 10

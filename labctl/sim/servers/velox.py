@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.servers.base import LineInstrument
 from labctl.sim.state import DIE_PITCH_UM, ChuckHeight, StationState
-from labctl.wafer_map import WAFER_MAP
 
 SOFTWARE_VERSION = "3.70.0.0"
 END_OF_WAFER_MAP = 703

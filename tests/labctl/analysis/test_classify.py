@@ -11,9 +11,9 @@ from labctl.analysis.classify import (
     TileThresholds,
     classify_tile,
 )
-from labctl.analysis.synthetic import READ_CAP_OHM, SyntheticParams, synthetic_die, synthetic_tile
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.sim.wafer import DieModel, VirtualWafer
+from labctl.testing.synthetic import READ_CAP_OHM, SyntheticParams, synthetic_die, synthetic_tile
 
 V_READ_V = 0.1
 V_GATE_V = 1.2

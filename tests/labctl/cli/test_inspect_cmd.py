@@ -8,9 +8,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from labctl.analysis.synthetic import write_synthetic_wafer
 from labctl.cli.main import main
 from labctl.store import WaferFile
+from labctl.testing.synthetic import write_synthetic_wafer
 
 SHAPES = ((20, 10), (10, 4))
 

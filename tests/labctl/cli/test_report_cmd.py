@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl.analysis.synthetic import write_synthetic_wafer
 from labctl.cli.main import main
+from labctl.testing.synthetic import write_synthetic_wafer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from labctl.cli.main import main
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.sim.embedded import start_sim_station
 from labctl.station.config import SIM_STATION_FILE
 from labctl.store.layout import FORMAT_VERSION, DieStatus

@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from training_helpers import synthetic_die
 
-from labctl.errors import ConfigError, DataFormatError, LabctlError
+from labctl.core.errors import ConfigError, DataFormatError, LabctlError
 from labctl.hardware.deploy import die_routing, load_weight_set, tile_targets
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import RoutingPriority, routing_to_metadata

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hardware_helpers import SEED, wafer_copy, weights_file
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.hardware.deploy import load_weight_set
 from labctl.hardware.service import (
     data_for,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.sim.defects_model import (
     apply_line_failures,
     draw_cell_defects,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.sim.faults import (
     PROBABILITIES,
     ROLE_NAMES,

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from labctl.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, LabctlError
 from labctl.sim.params import SimParams
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sim_fixtures import raw, station, visa_open, visa_rm  # noqa: F401 (fixtures)
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 
 DIE = (4, 2)
 V_READ = 0.1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sim_fixtures import RawClient
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.sim.faults import PROBER_ERROR_REPLY
 from labctl.sim.params import SimParams

@@ -9,9 +9,9 @@ import pytest
 from pymeasure.instruments.keithley import Keithley2450
 from sim_fixtures import RawClient, pymeasure_open, raw, station  # noqa: F401
 
+from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.embedded import start_sim_station
 from labctl.sim.params import SimParams
-from labctl.wafer_map import WAFER_MAP
 
 DIE = (3, 1)
 V_READ = 0.1

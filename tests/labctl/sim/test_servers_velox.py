@@ -8,8 +8,8 @@ import pytest
 from pymeasure.instruments.formfactor.velox import Velox
 from sim_fixtures import pymeasure_open, raw, station  # noqa: F401 (fixtures)
 
+from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.state import DIE_PITCH_UM
-from labctl.wafer_map import WAFER_MAP
 
 
 def test_identification_and_version(raw):

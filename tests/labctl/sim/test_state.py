@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.params import SimParams
 from labctl.sim.state import DIE_PITCH_UM, GATE_SMU, READ_SMU, StationState
 from labctl.sim.wafer import VirtualWafer
-from labctl.wafer_map import WAFER_MAP
 
 V_READ = 0.1
 V_GATE = 1.2

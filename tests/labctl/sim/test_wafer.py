@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import ALL_DIE_NAMES, WAFER_MAP
 from labctl.sim.params import SimParams
 from labctl.sim.physics import tmr_at_bias
 from labctl.sim.wafer import DieModel, VirtualWafer, noise_current_A
-from labctl.wafer_map import ALL_DIE_NAMES, WAFER_MAP
 
 PARAMS = SimParams()
 V_READ = 0.1

@@ -11,7 +11,7 @@ from pymeasure.adapters import Adapter
 from drivers.array_controller import ArrayController
 from drivers.keithley2450 import LabctlKeithley2450
 from drivers.velox import LabctlVelox
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 from labctl.station.config import SIM_STATION_FILE, load_station_config
 from labctl.station.station import Station
 

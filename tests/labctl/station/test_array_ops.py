@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import FakeBench
 
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 from labctl.station import array_ops
 from labctl.station.array_ops import MAX_RESISTANCE_ohm, resistance_from_current_ohm
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.sim.faults import InstrumentFaults, RoleFaults
 from labctl.sim.params import SimParams

@@ -17,8 +17,8 @@ from pymeasure.instruments.formfactor.velox import Velox
 from pymeasure.instruments.keithley.keithley2450 import Keithley2450
 
 from drivers.array_controller import ArrayController
-from labctl.defects import DefectCode
-from labctl.errors import SafetyError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import SafetyError
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.sim.wafer import DieModel, TileTruth
 from labctl.station import array_ops

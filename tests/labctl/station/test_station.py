@@ -6,7 +6,7 @@ import pytest
 from conftest import FakeBench
 from safe_state_commands import SAFE_STATE
 
-from labctl.errors import InstrumentError, SafetyError
+from labctl.core.errors import InstrumentError, SafetyError
 
 BIAS = [
     ("gate_smu", ":SOUR:FUNC VOLT;:SOUR:VOLT:RANG:AUTO 1;:SOUR:VOLT:ILIM 0.01;"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.station.config import (
     ROLE_DRIVERS,
     SIM_STATION_FILE,

@@ -10,7 +10,7 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.station.config import (
     SIM_STATION_FILE,
     StationConfig,

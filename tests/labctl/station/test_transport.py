@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from line_servers import free_port, line_server, resource
 
-from labctl.errors import InstrumentError
+from labctl.core.errors import InstrumentError
 from labctl.station.config import (
     ROLE_DRIVERS,
     SIM_STATION_FILE,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
+from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.store.wafer_file import resolve_die_selection
-from labctl.wafer_map import ALL_DIE_NAMES
 
 tokens = st.sampled_from([*ALL_DIE_NAMES[:6], "die_00_00", "die_3_0", "all", ",", " ", "", "x",
                           "die_07_03", "DIE_03_00", "die_03_00 ", "\t"])

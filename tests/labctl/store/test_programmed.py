@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from training_helpers import synthetic_die, write_wafer_file
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.store.programmed import (
     ProgrammedRun,
     ProgrammedTile,

@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.store.publish import (
     check_output_path,
     copy_file,

@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from labctl.analysis.synthetic import write_synthetic_wafer
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
 from labctl.store import DieStatus, open_wafer
 from labctl.store.layout import FORMAT_VERSION
+from labctl.testing.synthetic import write_synthetic_wafer
 
 SHAPES = ((12, 8), (8, 4))
 

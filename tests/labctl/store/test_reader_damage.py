@@ -12,11 +12,11 @@ import h5py
 import numpy as np
 import pytest
 
-from labctl.analysis.summary import summarize_wafer
-from labctl.analysis.synthetic import write_synthetic_wafer
 from labctl.cli.main import main
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
+from labctl.reports.summary import summarize_wafer
 from labctl.store import WaferFile, open_wafer
+from labctl.testing.synthetic import write_synthetic_wafer
 
 SHAPES = ((12, 8), (8, 4))
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labctl.analysis.summary import summarize_wafer
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
+from labctl.core.wafer_map import ALL_DIE_NAMES
+from labctl.reports.summary import summarize_wafer
 from labctl.sim.params import SimParams
 from labctl.sim.wafer import VirtualWafer
 from labctl.store import DieStatus, open_wafer
 from labctl.store.truth import truth_wafer_id, write_truth_file
-from labctl.wafer_map import ALL_DIE_NAMES
 
 PARAMS = SimParams(tile_shapes=((30, 12), (12, 4)), defect_rate_good_median=0.05)
 

@@ -9,13 +9,13 @@ import h5py
 import numpy as np
 import pytest
 
-from labctl.analysis.synthetic import SyntheticTile, synthetic_die
-from labctl.defects import DEFECT_CODES
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.defects import DEFECT_CODES
+from labctl.core.errors import DataFormatError, LabctlError
+from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.store import DieStatus, WaferFile, open_wafer, resolve_die_selection
 from labctl.store.layout import FORMAT_VERSION
 from labctl.store.publish import stray_files
-from labctl.wafer_map import ALL_DIE_NAMES
+from labctl.testing.synthetic import SyntheticTile, synthetic_die
 
 SHAPES = ((40, 20), (20, 10))
 STATION = {"name": "test-bench", "idn": {"read_smu": "KEITHLEY 2450"}}

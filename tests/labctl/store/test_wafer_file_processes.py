@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from labctl.analysis.classify import classify_tile
-from labctl.analysis.synthetic import synthetic_die
+from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.store import DieStatus, WaferFile, open_wafer
 from labctl.store.publish import stray_files
-from labctl.wafer_map import ALL_DIE_NAMES
+from labctl.testing.synthetic import synthetic_die
 
 DIES = ALL_DIE_NAMES[:12]
 SHAPES = ((40, 20), (20, 10))
@@ -27,9 +27,9 @@ SHAPES = ((40, 20), (20, 10))
 #: argv: path, "create" | "resume", "free" | "stepped" (wait for a stdin line before each die).
 WRITER = f"""
 import sys
-from labctl.analysis.synthetic import synthetic_die
+from labctl.testing.synthetic import synthetic_die
 from labctl.store import WaferFile
-from labctl.wafer_map import ALL_DIE_NAMES
+from labctl.core.wafer_map import ALL_DIE_NAMES
 
 path, how, pace = sys.argv[1:4]
 dies = {list(DIES)!r}
@@ -181,7 +181,7 @@ def test_writer_process_holds_the_lock_until_it_dies(tmp_path: Path) -> None:
     writer = start_writer(path, "create", pace="stepped")
     assert writer.stdout is not None
     assert writer.stdout.readline().strip() == "open"
-    from labctl.errors import LabctlError
+    from labctl.core.errors import LabctlError
 
     with pytest.raises(LabctlError, match="another labctl process"):
         WaferFile.open_for_resume(path)

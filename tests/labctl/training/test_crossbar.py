@@ -7,8 +7,8 @@ import pytest
 import torch
 from training_helpers import synthetic_die
 
-from labctl.defects import DefectCode
-from labctl.errors import DataFormatError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import DataFormatError
 from labctl.training.crossbar import (
     TileResponse,
     die_responses,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from training_helpers import synthetic_die
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training import evaluate as evaluate_module
 from labctl.training.crossbar import die_responses
 from labctl.training.evaluate import (

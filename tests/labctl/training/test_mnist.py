@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
 from labctl.training.mnist import (
     DEFAULT_MNIST_DIR,
     load_mnist,

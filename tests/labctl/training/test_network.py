@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training.crossbar import TileResponse
 from labctl.training.network import (
     BinaryNetwork,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from training_helpers import synthetic_die
 
-from labctl.errors import LabctlError
+from labctl.core.errors import LabctlError
 from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
 from labctl.training.train import TrainConfig
 from labctl.training.wafer_maps import WaferMaps

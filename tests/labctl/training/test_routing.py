@@ -7,7 +7,7 @@ import pytest
 import torch
 from training_helpers import synthetic_die
 
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
 from labctl.training.crossbar import TileResponse, die_responses
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import (

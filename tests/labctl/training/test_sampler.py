@@ -7,7 +7,7 @@ import pytest
 import torch
 from training_helpers import synthetic_tile
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.training.crossbar import tile_response
 from labctl.training.maps import DieMaps, TileMap
 from labctl.training.sampler import DieSampler

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from training_helpers import G_AP_S, G_P_S, G_SHORT_S, synthetic_tile
 
-from labctl.defects import DefectCode
-from labctl.errors import DataFormatError
+from labctl.core.defects import DefectCode
+from labctl.core.errors import DataFormatError
 from labctl.training.maps import DieMaps, TileMap
 from labctl.training.statistics import failed_lines, tile_statistics, wafer_statistics
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from training_helpers import synthetic_die
 
-from labctl.errors import ConfigError
+from labctl.core.errors import ConfigError
 from labctl.training.crossbar import die_responses
 from labctl.training.evaluate import die_errors
 from labctl.training.sampler import DieSampler

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from training_helpers import synthetic_die, write_wafer_file
 
-from labctl.errors import DataFormatError, LabctlError
+from labctl.core.errors import DataFormatError, LabctlError
 from labctl.training.maps import TileMap, conductance_from_resistance_S
 from labctl.training.wafer_maps import read_wafer_maps
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from labctl.errors import DataFormatError
+from labctl.core.errors import DataFormatError
 from labctl.training.network import BinaryNetwork
 from labctl.training.weights_io import WeightMetadata, load_weights, read_metadata, save_weights
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import ALL_DIE_NAMES, parse_die_name
 from labctl.store.layout import DIES, KIND_TRUTH, DieStatus, TileData, write_tile_group
 from labctl.store.wafer_file import write_root_attrs
 from labctl.training.maps import DieMaps, TileMap
-from labctl.wafer_map import ALL_DIE_NAMES, parse_die_name
 
 G_P_S = 2.5e-4
 G_AP_S = 1.2e-4

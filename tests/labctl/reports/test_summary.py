@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labctl.analysis.summary import DEFECT_NAMES, cell_stats, summarize_wafer
-from labctl.analysis.synthetic import synthetic_die
+from labctl.reports.summary import DEFECT_NAMES, cell_stats, summarize_wafer
 from labctl.store import DieStatus, TileData, WaferFile, open_wafer
+from labctl.testing.synthetic import synthetic_die
 
 
 def tile(index: int, r_p: list[float], defects: list[int], failures: list[int] | None = None):

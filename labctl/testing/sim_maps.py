@@ -8,7 +8,7 @@ instead (labctl.training.wafer_maps); only this module imports the simulator.
 
 from __future__ import annotations
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.sim.physics import mtj_resistance_ohm
 from labctl.sim.wafer import DieModel, VirtualWafer
 from labctl.training.maps import DieMaps, TileMap

@@ -17,10 +17,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from labctl.analysis.summary import DieSummary, WaferSummary
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import WAFER_MAP
+from labctl.reports.summary import DieSummary, WaferSummary
 from labctl.store.layout import DieStatus, TileData
-from labctl.wafer_map import WAFER_MAP
 
 #: One colour per DefectCode (ok, short, open, stuck_p, stuck_ap).
 DEFECT_COLOURS = ("#d9d9d9", "#d62728", "#1f1f1f", "#1f77b4", "#ff7f0e")

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from labctl.defects import DefectCode
-from labctl.wafer_map import ALL_DIE_NAMES
+from labctl.core.defects import DefectCode
+from labctl.core.wafer_map import ALL_DIE_NAMES
 
 FloatArray = NDArray[np.float64]
 

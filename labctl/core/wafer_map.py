@@ -12,7 +12,7 @@ WAFER_MAP: tuple[tuple[int, int], ...] = tuple(
     (col, row) for row, (first, last) in enumerate(_ROW_SPANS) for col in range(first, last + 1)
 )
 
-_DIE_NAME = re.compile(r"^die_(\d{2})_(\d{2})$")
+_DIE_NAME = re.compile(r"die_([0-9]{2})_([0-9]{2})")
 
 
 def die_name(col: int, row: int) -> str:
@@ -24,7 +24,7 @@ def die_name(col: int, row: int) -> str:
 
 def parse_die_name(name: str) -> tuple[int, int]:
     """Inverse of :func:`die_name`; raises ``ValueError`` for anything else."""
-    match = _DIE_NAME.match(name)
+    match = _DIE_NAME.fullmatch(name) if name.isascii() else None
     if match is None:
         raise ValueError(f"not a die name: {name!r} (expected die_<col>_<row>, e.g. die_03_00)")
     return int(match.group(1)), int(match.group(2))

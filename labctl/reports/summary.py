@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from labctl.defects import DefectCode
+from labctl.core.defects import DefectCode
 from labctl.store.layout import DieStatus, TileData
 from labctl.store.reader import DieRecord, WaferReader
 

@@ -1,0 +1,1 @@
+"""Service layer: what the CLI, the GUI and `reproduce` share (docs/architecture.md)."""

@@ -1,0 +1,95 @@
+"""Where a run's instruments come from, decided once: a station file or the simulated station.
+
+This is the one place above the VISA transport that knows a simulator exists. Everything a
+command, the GUI or `reproduce` needs to know about the source (its station config, a label for
+logs, the default wafer id) comes from a :class:`StationSource`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labctl.core.errors import ConfigError
+from labctl.station.config import (
+    SIM_STATION_FILE,
+    StationConfig,
+    load_station_config,
+    sim_station_config,
+)
+from labctl.store.truth import truth_wafer_id
+
+if TYPE_CHECKING:
+    from labctl.sim.faults import FaultSpec
+
+#: Seed of the simulated wafer when none is given.
+DEFAULT_SIM_SEED = 0
+
+
+@dataclass(frozen=True)
+class StationSource:
+    """A station file, or the simulated station of ``sim_seed`` (with injected ``faults``)."""
+
+    station_file: Path | None = None
+    sim_seed: int = DEFAULT_SIM_SEED
+    faults: FaultSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.sim_seed < 0:
+            raise ConfigError(f"simulator seed must be >= 0, got {self.sim_seed}")
+        if self.station_file is not None and self.faults is not None and not self.faults.empty:
+            raise ConfigError("fault injection applies only to the simulated station")
+
+    @classmethod
+    def simulator(
+        cls, seed: int = DEFAULT_SIM_SEED, faults: FaultSpec | None = None
+    ) -> StationSource:
+        return cls(None, seed, faults)
+
+    @classmethod
+    def from_file(cls, path: Path) -> StationSource:
+        return cls(Path(path))
+
+    @property
+    def simulated(self) -> bool:
+        return self.station_file is None
+
+    def static_config(self) -> StationConfig:
+        """The station config without starting anything (the simulator's resources are the
+        placeholders of ``data/stations/sim.toml``): for plans, limits and dry runs."""
+        return load_station_config(self.station_file or SIM_STATION_FILE)
+
+    @property
+    def label(self) -> str:
+        """How logs and summaries name the station."""
+        if self.simulated:
+            return f"simulated station (seed {self.sim_seed})"
+        return self.static_config().name
+
+    def default_wafer_id(self, output: Path) -> str:
+        """The simulated wafer's id (which says its seed), or the output file's stem."""
+        return truth_wafer_id(self.sim_seed) if self.simulated else Path(output).stem
+
+    @contextmanager
+    def open(self) -> Iterator[StationConfig]:
+        """The station config to connect to; for the simulator, with the simulated station
+        started and kept running until the caller leaves the block."""
+        if self.station_file is not None:
+            yield load_station_config(self.station_file)
+            return
+        from labctl.sim.embedded import start_sim_station  # only the simulator needs it
+
+        with start_sim_station(seed=self.sim_seed, faults=self.faults) as sim:
+            yield sim_station_config(sim.resources)
+
+
+@contextmanager
+def simulated_station_config(
+    seed: int = DEFAULT_SIM_SEED, faults: FaultSpec | None = None
+) -> Iterator[StationConfig]:
+    """The station config of a simulated station started for ``seed`` (with ``faults``)."""
+    with StationSource.simulator(seed, faults).open() as config:
+        yield config
