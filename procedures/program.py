@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from labctl.analysis.conductance import conductance_from_resistance_S
 from labctl.core.defects import DefectCode
 from labctl.core.errors import ConfigError, InstrumentError
 from labctl.core.wafer_map import parse_die_name
@@ -35,9 +36,6 @@ log = logging.getLogger(__name__)
 #: and at 4 PLC ~0.1 (simulated station), which keeps neurons near their threshold from
 #: flipping between the read-back map and the in-situ pass.
 VERIFY_NPLC = 4.0
-
-#: Resistances at or above this read as no current (array_ops caps noise-level reads at 1e12).
-_OPEN_OHM = 1e12
 
 
 @dataclass(frozen=True)
@@ -81,17 +79,9 @@ class TileOutcome:
     defects: NDArray[np.uint8]
 
 
-def conductance_S(r_ohm: NDArray[np.float64]) -> NDArray[np.float64]:
-    """1 / R, 0 S for open (capped) readings."""
-    r = np.asarray(r_ohm, dtype=np.float64)
-    g = np.zeros_like(r)
-    np.divide(1.0, r, out=g, where=(r > 0) & (r < _OPEN_OHM))
-    return g
-
-
 def reads_as_ap(r_ohm: NDArray[np.float64], midpoint_S: NDArray[np.float64]) -> NDArray[np.bool_]:
     """Whether each read-back cell is on the AP (low-conductance) side of its midpoint."""
-    result: NDArray[np.bool_] = conductance_S(r_ohm) < midpoint_S
+    result: NDArray[np.bool_] = conductance_from_resistance_S(r_ohm) < midpoint_S
     return result
 
 

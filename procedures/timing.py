@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from labctl.core.geometry import DEFAULT_TILE_SHAPES
 from procedures.settings import CharacterisationSettings
-
-#: Tiles of the default die (rows, cols): the 196-100-10 network's two layers.
-DEFAULT_TILE_SHAPES: tuple[tuple[int, int], ...] = ((196, 100), (100, 10))
 
 #: Rows read from each tile by the contact check (first and middle row).
 CONTACT_CHECK_ROWS_PER_TILE = 2

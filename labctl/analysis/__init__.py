@@ -1,3 +1,4 @@
-"""Analysis of measured reads: per-cell classification into states and defects (classify).
+"""Analysis of measured reads: per-cell classification into states and defects (classify), and
+conductance from capped readings (conductance).
 
 Pure numerics on arrays; the store and the reports build on it."""

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from labctl.analysis.conductance import conductance_from_resistance_S
 from labctl.core.errors import LabctlError
 from labctl.store.programmed import ProgrammedRun
 from labctl.training.crossbar import TileResponse, programmed_response, reference_levels_S
 from labctl.training.evaluate import die_errors
-from labctl.training.maps import DieMaps, conductance_from_resistance_S
+from labctl.training.maps import DieMaps
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import DieRouting, apply_rows
 

@@ -56,6 +56,28 @@ def draw_line_failures(rng: np.random.Generator, params: SimParams) -> list[tupl
     return [lines[int(i)] for i in sorted(picks)]
 
 
+def apply_defect_physics(
+    rng: np.random.Generator,
+    defects: NDArray[np.uint8],
+    r_p_ohm: NDArray[np.float64],
+    tmr0: NDArray[np.float64],
+    state_ap: NDArray[np.bool_],
+    params: SimParams,
+) -> None:
+    """Give shorts and opens their resistance (no TMR) and pin stuck cells' state, in place."""
+    shorts = defects == DefectCode.SHORT
+    opens = defects == DefectCode.OPEN
+    r_p_ohm[shorts] = params.r_short_median_ohm * np.exp(
+        params.r_short_sigma_log * rng.standard_normal(int(shorts.sum()))
+    )
+    r_p_ohm[opens] = params.r_open_median_ohm * np.exp(
+        params.r_open_sigma_log * rng.standard_normal(int(opens.sum()))
+    )
+    tmr0[shorts | opens] = 0.0
+    state_ap[defects == DefectCode.STUCK_P] = False
+    state_ap[defects == DefectCode.STUCK_AP] = True
+
+
 def apply_line_failures(
     defects: list[NDArray[np.uint8]], failures: list[tuple[int, str, int]]
 ) -> None:

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, fields
 
 from labctl.core.errors import ConfigError
+from labctl.core.geometry import DEFAULT_TILE_SHAPES
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class SimParams:
 
     # --- geometry -------------------------------------------------------------------------------
     #: (rows, cols) of each crossbar tile: layers of a 196-100-10 binary network by default.
-    tile_shapes: tuple[tuple[int, int], ...] = ((196, 100), (100, 10))
+    tile_shapes: tuple[tuple[int, int], ...] = DEFAULT_TILE_SHAPES
 
     # --- MTJ resistance and TMR -----------------------------------------------------------------
     #: wafer median of the parallel-state resistance R_P (RA ~ 5 ohm um^2 at ~45 nm diameter).

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from labctl.core.defects import DefectCode
 from labctl.core.wafer_map import WAFER_MAP, die_name
 from labctl.sim.defects_model import (
+    apply_defect_physics,
     apply_line_failures,
     draw_cell_defects,
     draw_die_defect_rate,
@@ -131,19 +132,7 @@ class DieModel:
         )
 
     def _apply_defect_physics(self, rng: np.random.Generator, tile: _Tile) -> None:
-        """Give shorts and opens their resistance (no TMR) and pin stuck cells' state."""
-        p = self.params
-        shorts = tile.defects == DefectCode.SHORT
-        opens = tile.defects == DefectCode.OPEN
-        tile.r_p_ohm[shorts] = p.r_short_median_ohm * np.exp(
-            p.r_short_sigma_log * rng.standard_normal(int(shorts.sum()))
-        )
-        tile.r_p_ohm[opens] = p.r_open_median_ohm * np.exp(
-            p.r_open_sigma_log * rng.standard_normal(int(opens.sum()))
-        )
-        tile.tmr0[shorts | opens] = 0.0
-        tile.state_ap[tile.defects == DefectCode.STUCK_P] = False
-        tile.state_ap[tile.defects == DefectCode.STUCK_AP] = True
+        apply_defect_physics(rng, tile.defects, tile.r_p_ohm, tile.tmr0, tile.state_ap, self.params)
 
     # --- geometry and truth ---------------------------------------------------------------------
     @property

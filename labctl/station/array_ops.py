@@ -18,23 +18,23 @@ import numpy as np
 from drivers.array_controller import TARGET_STATES, bits_to_string
 from drivers.scpi import raise_queued_errors
 from labctl.core.errors import InstrumentError
+from labctl.core.geometry import READ_CAP_OHM
 from labctl.station.station import Station
 
 
 class ComplianceTripped(InstrumentError):
     """A reading hit the read SMU's current limit: clamped, so not a resistance to keep."""
 
-#: Resistance reported for a reading at noise level (open cell, probes lifted), ohm.
-MAX_RESISTANCE_ohm = 1e12
 DEFAULT_NPLC = 0.1
 
 
 def resistance_from_current_ohm(read_voltage_V: float, current_A: Any) -> np.ndarray:
-    """|V| / |I|, capped at :data:`MAX_RESISTANCE_ohm` where the current is at noise level."""
+    """|V| / |I|, capped at READ_CAP_OHM where the current is at noise level (open cell, probes
+    lifted): every resistance array stays finite."""
     current = np.abs(np.asarray(current_A, dtype=np.float64))
-    floor_A = abs(read_voltage_V) / MAX_RESISTANCE_ohm
+    floor_A = abs(read_voltage_V) / READ_CAP_OHM
     with np.errstate(divide="ignore"):
-        return np.where(current > floor_A, abs(read_voltage_V) / current, MAX_RESISTANCE_ohm)
+        return np.where(current > floor_A, abs(read_voltage_V) / current, READ_CAP_OHM)
 
 
 def read_tile_resistance_ohm(

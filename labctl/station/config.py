@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from drivers.array_controller import PULSE_WIDTH_RANGE_s
+from drivers.keithley2450 import CURRENT_LIMIT_RANGE_A
 from labctl.core.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -131,10 +133,14 @@ def _parse_limits(check: _Checker, table: Mapping[str, Any]) -> Limits:
                 f"[limits] {level}",
                 f"{values[level]:g} V is above {maximum} = {values[maximum]:g} V",
             )
-    if limits.compliance_current_A > 1.05:
-        check.fail("[limits] compliance_current_A", "must be at most 1.05 A (SMU range)")
-    if not 1e-9 <= limits.write_width_s <= 1e-3:
-        check.fail("[limits] write_width_s", "must be between 1e-9 s and 1e-3 s")
+    max_current_A = CURRENT_LIMIT_RANGE_A[1]
+    if limits.compliance_current_A > max_current_A:
+        check.fail("[limits] compliance_current_A",
+                   f"must be at most {max_current_A:g} A (SMU range)")
+    min_width_s, max_width_s = PULSE_WIDTH_RANGE_s
+    if not min_width_s <= limits.write_width_s <= max_width_s:
+        check.fail("[limits] write_width_s",
+                   f"must be between {min_width_s:g} s and {max_width_s:g} s (controller range)")
     return limits
 
 

@@ -1,53 +1,45 @@
 """Synthetic raw reads of a tile with known defects, for testing and benchmarking the classifier
 and the wafer store without any instrument or simulator server.
 
-A cell is an MTJ (log-normal R_P, TMR) in series with its access transistor (log-normal R_on);
-each cycle writes every cell to P, reads, writes to AP, reads, like the die characterisation.
-Shorts have a ~50 ohm barrier, opens ~1e10 ohm; reads carry relative current noise plus a
-noise floor, and currents at or below the floor read as the 1e12 ohm cap, like the station's
-batched reads. Healthy cells miss a write with probability ``write_error_rate``.
+The cell is the simulator's (labctl.sim.physics with labctl.sim.params.SimParams): an MTJ with
+bias-dependent TMR in series with its access transistor, shorts and opens as the simulator gives
+them, read noise from the same law, and resistances capped like the station's batched reads
+(labctl.station.array_ops). Only the population differs from a simulated die: a tile here is drawn
+around the wafer medians with a fixed defect rate, optional open bit lines, and healthy cells that
+miss a write with probability ``write_error_rate``. Each cycle writes every cell to P, reads,
+writes to AP, reads, like the die characterisation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from labctl.core.defects import DefectCode
+from labctl.core.geometry import DEFAULT_TILE_SHAPES
 from labctl.core.wafer_map import ALL_DIE_NAMES
+from labctl.sim.defects_model import apply_defect_physics, apply_line_failures, draw_cell_defects
+from labctl.sim.params import SimParams
+from labctl.sim.physics import cell_current_A, mtj_resistance_ohm, noise_sigma_A, on_resistance_ohm
+from labctl.station.array_ops import resistance_from_current_ohm
 
 FloatArray = NDArray[np.float64]
-
-#: Tiles of the default die: layers of the 196-100-10 network.
-DEFAULT_TILE_SHAPES: tuple[tuple[int, int], ...] = ((196, 100), (100, 10))
-
-#: Largest resistance a read reports (the station caps readings at the noise floor).
-READ_CAP_OHM = 1e12
 
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """Device population and measurement of a synthetic tile (defaults close to docs/model.md)."""
+    """Population and measurement of a synthetic tile; ``cell`` is the simulator's cell model
+    (medians, device-to-device spreads, defect types and resistances, read noise)."""
 
-    r_p_median_ohm: float = 3000.0
-    r_p_sigma_log: float = 0.04
-    #: TMR at the read bias (fraction).
-    tmr_median: float = 1.45
-    tmr_sigma_log: float = 0.05
-    r_on_median_ohm: float = 1000.0
-    r_on_sigma_log: float = 0.05
-    r_short_median_ohm: float = 50.0
-    r_short_sigma_log: float = 0.3
-    r_open_median_ohm: float = 1e10
-    r_open_sigma_log: float = 0.5
+    cell: SimParams = field(default_factory=SimParams)
+    #: read bias (the station's default read voltage) and integration time.
     v_read_V: float = 0.1
-    read_noise_rel: float = 0.003
-    noise_floor_A: float = 1e-12
-    #: fraction of cells with a random defect, split evenly over the four defect types.
+    nplc: float = 1.0
+    #: fraction of cells with a random defect, typed by the cell model's defect weights.
     defect_rate: float = 0.01
     #: whole bit lines (columns) that read open.
     open_columns: int = 0
@@ -74,23 +66,26 @@ def synthetic_tile(
 ) -> SyntheticTile:
     """Draw one tile's devices and defects, then run `cycles` P/AP write-read cycles on it."""
     p = params or SyntheticParams()
+    cell = p.cell
     if cycles < 1:
         raise ValueError(f"cycles must be >= 1, got {cycles}")
-    defects = _draw_defects(rng, shape, p)
-    r_p = p.r_p_median_ohm * np.exp(p.r_p_sigma_log * rng.standard_normal(shape))
-    tmr = p.tmr_median * np.exp(p.tmr_sigma_log * rng.standard_normal(shape))
-    r_on = p.r_on_median_ohm * np.exp(p.r_on_sigma_log * rng.standard_normal(shape))
-    shorts = defects == DefectCode.SHORT
-    opens = defects == DefectCode.OPEN
-    r_p[shorts] = p.r_short_median_ohm * np.exp(
-        p.r_short_sigma_log * rng.standard_normal(shorts.sum())
+    defects = draw_cell_defects(rng, shape, p.defect_rate, cell)
+    open_columns = rng.choice(shape[1], size=min(p.open_columns, shape[1]), replace=False)
+    apply_line_failures([defects], [(0, "col", int(col)) for col in open_columns])
+    r_p = cell.r_p_median_ohm * np.exp(cell.r_p_device_sigma_log * rng.standard_normal(shape))
+    tmr0 = cell.tmr_median * np.exp(cell.tmr_device_sigma_log * rng.standard_normal(shape))
+    r_on_nominal = cell.r_on_median_ohm * np.exp(
+        cell.r_on_device_sigma_log * rng.standard_normal(shape)
     )
-    r_p[opens] = p.r_open_median_ohm * np.exp(p.r_open_sigma_log * rng.standard_normal(opens.sum()))
-    tmr[shorts | opens] = 0.0
-
     state_ap = rng.random(shape) < 0.5
-    state_ap[defects == DefectCode.STUCK_P] = False
-    state_ap[defects == DefectCode.STUCK_AP] = True
+    apply_defect_physics(rng, defects, r_p, tmr0, state_ap, cell)
+    r_on = on_resistance_ohm(
+        r_on_nominal, cell.v_gate_nominal_V, cell.v_threshold_V, cell.v_gate_nominal_V
+    )
+
+    def r_mtj_ohm(ap: bool | NDArray[np.bool_]) -> FloatArray:
+        return mtj_resistance_ohm(r_p, tmr0, ap, p.v_read_V, cell.tmr_v_half_V)
+
     writable = defects == DefectCode.OK
     reads_p = np.empty((cycles, *shape))
     reads_ap = np.empty((cycles, *shape))
@@ -98,14 +93,16 @@ def synthetic_tile(
         for target_ap, out in ((False, reads_p), (True, reads_ap)):
             switched = writable & (rng.random(shape) >= p.write_error_rate)
             state_ap[switched] = target_ap
-            r_total = r_p * (1.0 + np.where(state_ap, tmr, 0.0)) + r_on
-            out[cycle] = _read_ohm(rng, r_total, p)
+            current_A = cell_current_A(p.v_read_V, r_mtj_ohm(state_ap), r_on)
+            sigma_A = noise_sigma_A(current_A, p.nplc, cell)
+            measured_A = current_A + sigma_A * rng.standard_normal(shape)
+            out[cycle] = resistance_from_current_ohm(p.v_read_V, measured_A)
     return SyntheticTile(
         reads_parallel_ohm=reads_p,
         reads_antiparallel_ohm=reads_ap,
         defects=defects,
-        r_parallel_ohm=r_p + r_on,
-        r_antiparallel_ohm=r_p * (1.0 + tmr) + r_on,
+        r_parallel_ohm=r_mtj_ohm(False) + r_on,
+        r_antiparallel_ohm=r_mtj_ohm(True) + r_on,
     )
 
 
@@ -144,28 +141,3 @@ def write_synthetic_wafer(
                 wafer.write_tile(name, k, tile.reads_parallel_ohm, tile.reads_antiparallel_ohm)
             wafer.complete_die(name)
     return Path(path)
-
-
-def _draw_defects(
-    rng: np.random.Generator, shape: tuple[int, int], p: SyntheticParams
-) -> NDArray[np.uint8]:
-    kinds = np.array(
-        [DefectCode.SHORT, DefectCode.OPEN, DefectCode.STUCK_P, DefectCode.STUCK_AP],
-        dtype=np.uint8,
-    )
-    defective = rng.random(shape) < p.defect_rate
-    defects = np.zeros(shape, dtype=np.uint8)
-    defects[defective] = rng.choice(kinds, size=int(defective.sum()))
-    for col in rng.choice(shape[1], size=min(p.open_columns, shape[1]), replace=False):
-        defects[:, col] = DefectCode.OPEN
-    return defects
-
-
-def _read_ohm(rng: np.random.Generator, r_total_ohm: FloatArray, p: SyntheticParams) -> FloatArray:
-    current_A = p.v_read_V / r_total_ohm
-    sigma_A = np.hypot(p.read_noise_rel * current_A, p.noise_floor_A)
-    measured_A = current_A + sigma_A * rng.standard_normal(current_A.shape)
-    floor_A = p.v_read_V / READ_CAP_OHM
-    return np.where(
-        measured_A > floor_A, p.v_read_V / np.maximum(measured_A, floor_A), READ_CAP_OHM
-    )

@@ -14,22 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from labctl.analysis.conductance import conductance_from_resistance_S
 from labctl.core.defects import DefectCode
 from labctl.core.errors import DataFormatError
 
 FloatArray = NDArray[np.float64]
-
-#: Resistances at or above this read as "no current" (the sweep caps noise-level reads at 1e12).
-OPEN_RESISTANCE_OHM = 1e12
-
-
-def conductance_from_resistance_S(r_ohm: np.ndarray) -> FloatArray:
-    """1 / R, with non-finite, non-positive or >= OPEN_RESISTANCE_OHM readings taken as 0 S."""
-    r = np.asarray(r_ohm, dtype=np.float64)
-    usable = np.isfinite(r) & (r > 0) & (r < OPEN_RESISTANCE_OHM)
-    g = np.zeros_like(r)
-    np.divide(1.0, r, out=g, where=usable)
-    return g
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,8 @@ import torch
 from torch import nn
 
 from labctl.core.errors import ConfigError
+from labctl.core.geometry import DEFAULT_LAYER_SIZES
 from labctl.training.crossbar import TileResponse
-
-#: 196 binary pixels (14 x 14) -> 100 hidden neurons -> 10 classes: tiles 0 and 1 of the die.
-DEFAULT_LAYER_SIZES: tuple[int, ...] = (196, 100, 10)
 
 #: Initial latent weights are uniform in +-this (small, so that early training can flip them).
 _LATENT_INIT = 0.1

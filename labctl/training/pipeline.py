@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from labctl.core.errors import ConfigError, LabctlError
+from labctl.core.geometry import DEFAULT_LAYER_SIZES
 from labctl.training.crossbar import TileResponse, die_responses
 from labctl.training.evaluate import (
     DEFAULT_YIELD_THRESHOLD,
@@ -35,7 +36,7 @@ from labctl.training.evaluate import (
     evaluate_virtual_dies,
 )
 from labctl.training.mnist import DEFAULT_MNIST_DIR, MnistData, load_mnist
-from labctl.training.network import DEFAULT_LAYER_SIZES, BinaryNetwork, check_layers_fit
+from labctl.training.network import BinaryNetwork, check_layers_fit
 from labctl.training.routing import (
     DieRouting,
     Routing,

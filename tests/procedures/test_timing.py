@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from labctl.core.geometry import DEFAULT_TILE_SHAPES
 from procedures.settings import CharacterisationSettings
 from procedures.timing import (
-    DEFAULT_TILE_SHAPES,
     InstrumentTiming,
     estimate_die,
     estimate_sweep,

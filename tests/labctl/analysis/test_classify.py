@@ -12,8 +12,10 @@ from labctl.analysis.classify import (
     classify_tile,
 )
 from labctl.core.defects import DefectCode
+from labctl.core.geometry import READ_CAP_OHM
+from labctl.sim.params import SimParams
 from labctl.sim.wafer import DieModel, VirtualWafer
-from labctl.testing.synthetic import READ_CAP_OHM, SyntheticParams, synthetic_die, synthetic_tile
+from labctl.testing.synthetic import SyntheticParams, synthetic_die, synthetic_tile
 
 V_READ_V = 0.1
 V_GATE_V = 1.2
@@ -63,7 +65,9 @@ def test_agrees_with_simulator_truth_on_every_die(seed: int) -> None:
     [
         SyntheticParams(),
         SyntheticParams(defect_rate=0.1, open_columns=3),
-        SyntheticParams(r_p_sigma_log=0.12, tmr_median=0.8, tmr_sigma_log=0.15),
+        SyntheticParams(
+            cell=SimParams(r_p_device_sigma_log=0.12, tmr_median=0.8, tmr_device_sigma_log=0.15)
+        ),
     ],
     ids=["nominal", "bad-die", "wide-spread-low-tmr"],
 )
@@ -81,7 +85,7 @@ def test_ok_cells_report_their_own_resistances_and_tmr() -> None:
     tile = synthetic_die(4, cycles=3)[0]
     result = classify_tile(tile.reads_parallel_ohm, tile.reads_antiparallel_ohm)
     ok = tile.defects == DefectCode.OK
-    noise = SyntheticParams().read_noise_rel
+    noise = SyntheticParams().cell.read_noise_rel_nplc1
     np.testing.assert_allclose(result.r_parallel_ohm[ok], tile.r_parallel_ohm[ok], rtol=5 * noise)
     np.testing.assert_allclose(
         result.r_antiparallel_ohm[ok], tile.r_antiparallel_ohm[ok], rtol=5 * noise

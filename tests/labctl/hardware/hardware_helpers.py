@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from labctl.core.geometry import DEFAULT_LAYER_SIZES
 from labctl.reproduce.run import StationSource, sweep_wafer
 from labctl.training.mnist import load_mnist
-from labctl.training.network import DEFAULT_LAYER_SIZES, BinaryNetwork
+from labctl.training.network import BinaryNetwork
 from labctl.training.routing import RoutingPriority, routing_to_metadata
 from labctl.training.train import TrainConfig, train_ideal
 from labctl.training.weights_io import WeightMetadata, save_weights

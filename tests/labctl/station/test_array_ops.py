@@ -7,8 +7,9 @@ import pytest
 from conftest import FakeBench
 
 from labctl.core.errors import InstrumentError, SafetyError
+from labctl.core.geometry import READ_CAP_OHM
 from labctl.station import array_ops
-from labctl.station.array_ops import MAX_RESISTANCE_ohm, resistance_from_current_ohm
+from labctl.station.array_ops import resistance_from_current_ohm
 
 BIAS_0V1 = [
     ("gate_smu", ":SOUR:FUNC VOLT;:SOUR:VOLT:RANG:AUTO 1;:SOUR:VOLT:ILIM 0.01;"
@@ -43,8 +44,8 @@ def _with_buffer(bench: FakeBench, currents: list[float], tripped: bool = False,
 
 def test_resistance_is_capped_at_noise_level() -> None:
     r = resistance_from_current_ohm(0.1, [25e-6, -25e-6, 1e-14, -3e-15, 0.0])
-    np.testing.assert_allclose(r, [4000.0, 4000.0, MAX_RESISTANCE_ohm, MAX_RESISTANCE_ohm,
-                                   MAX_RESISTANCE_ohm])
+    np.testing.assert_allclose(r, [4000.0, 4000.0, READ_CAP_OHM, READ_CAP_OHM,
+                                   READ_CAP_OHM])
     assert np.isfinite(r).all()
 
 

@@ -19,6 +19,7 @@ from pymeasure.instruments.keithley.keithley2450 import Keithley2450
 from drivers.array_controller import ArrayController
 from labctl.core.defects import DefectCode
 from labctl.core.errors import SafetyError
+from labctl.core.geometry import READ_CAP_OHM
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.sim.wafer import DieModel, TileTruth
 from labctl.station import array_ops
@@ -268,7 +269,7 @@ def test_separated_chuck_reads_capped_open_and_safe_state(
     station.prober.chuck.move_separation()
     measured = array_ops.read_row_resistance_ohm(station, 0, 0)
     assert (measured > 1e9).all() and np.isfinite(measured).all()
-    assert measured.max() <= array_ops.MAX_RESISTANCE_ohm
+    assert measured.max() <= READ_CAP_OHM
     station.safe_state()
     station.safe_state()  # idempotent
     smus: list[Any] = [sim.state.smus["read_smu"], sim.state.smus["gate_smu"]]

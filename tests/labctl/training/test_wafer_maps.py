@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from training_helpers import synthetic_die, write_wafer_file
 
+from labctl.analysis.conductance import conductance_from_resistance_S
 from labctl.core.errors import DataFormatError, LabctlError
-from labctl.training.maps import TileMap, conductance_from_resistance_S
+from labctl.training.maps import TileMap
 from labctl.training.wafer_maps import read_wafer_maps
 
 
