@@ -11,7 +11,13 @@ What real SCPI instruments do and drivers rely on:
 * query responses of one line are joined by ``;`` into one reply line;
 * an error pushes ``<code>,"<message>"`` onto the error queue, read with ``SYST:ERR?``; the rest
   of that line is not executed and a failed query sends no reply (the client times out, as with
-  a real instrument).
+  a real instrument);
+* IEEE 488.2 status reporting: an error also sets its class bit in the Standard Event Status
+  Register (``*ESR?``, read and cleared: command error -1xx bit 5, execution error -2xx bit 4,
+  device-specific -3xx bit 3, query error -4xx bit 2), ``*OPC`` sets bit 0 and a power-on bit 7;
+  the status byte (``*STB?``) carries EAV (bit 2, error queue not empty), ESB (bit 5, an event
+  enabled by ``*ESE``) and MSS (bit 6, a summary bit enabled by ``*SRE``); ``*CLS`` clears the
+  error queue and the event registers, not the enable registers.
 """
 
 from __future__ import annotations
@@ -55,6 +61,30 @@ ERROR_MESSAGES: dict[int, str] = {
     DEVICE_SPECIFIC_ERROR: "Device-specific error",
     QUEUE_OVERFLOW: "Queue overflow",
 }
+
+
+#: Standard Event Status Register bits (IEEE 488.2 11.5.1).
+EVENT_OPERATION_COMPLETE = 1
+EVENT_QUERY_ERROR = 4
+EVENT_DEVICE_ERROR = 8
+EVENT_EXECUTION_ERROR = 16
+EVENT_COMMAND_ERROR = 32
+EVENT_POWER_ON = 128
+#: Status byte bits (IEEE 488.2 11.2, SCPI 1999 9.1).
+STB_EAV = 4
+STB_ESB = 32
+STB_MSS = 64
+
+
+def event_bit_of(code: int) -> int:
+    """The Standard Event Status Register bit an error sets, by its SCPI code class."""
+    if -199 <= code <= -100:
+        return EVENT_COMMAND_ERROR
+    if -299 <= code <= -200:
+        return EVENT_EXECUTION_ERROR
+    if -499 <= code <= -400:
+        return EVENT_QUERY_ERROR
+    return EVENT_DEVICE_ERROR if code else 0
 
 
 class ScpiError(Exception):
@@ -338,7 +368,8 @@ class ScpiInstrument(LineInstrument):
     """Base of the SCPI instruments: dispatches program messages through a command table.
 
     Subclasses register their commands on :attr:`table` and implement :meth:`identity` and
-    :meth:`reset`. The IEEE 488.2 common commands and the error queue are provided here.
+    :meth:`reset`. The IEEE 488.2 common commands, the error queue and the status byte are
+    provided here; :meth:`summary_bits` adds an instrument's own status-byte bits.
     """
 
     def __init__(self, lock: RLock) -> None:
@@ -347,6 +378,8 @@ class ScpiInstrument(LineInstrument):
         self.table = CommandTable()
         self._status_enable = 0
         self._event_enable = 0
+        #: Standard Event Status Register (``*ESR?``); power-on sets PON.
+        self.event_status = EVENT_POWER_ON
         self._register_common_commands()
 
     def identity(self) -> str:
@@ -357,15 +390,47 @@ class ScpiInstrument(LineInstrument):
         raise NotImplementedError
 
     def power_cycle(self) -> None:
-        """Restart: *RST defaults, empty error queue, IEEE 488.2 registers cleared."""
+        """Restart: *RST defaults, empty error queue, IEEE 488.2 registers cleared, PON set."""
         self.reset()
-        self.errors.clear()
+        self.clear_status()
         self._status_enable = 0
         self._event_enable = 0
+        self.event_status = EVENT_POWER_ON
+
+    def push_error(self, error: ScpiError) -> None:
+        """Queue an error and set its class bit in the Standard Event Status Register."""
+        self.errors.push(error)
+        self.event_status |= event_bit_of(error.code)
+
+    def clear_status(self) -> None:
+        """*CLS: error queue and event registers cleared (subclasses clear their own too)."""
+        self.errors.clear()
+        self.event_status = 0
+
+    def preset_status(self) -> None:
+        """:STAT:PRES: the device-specific enable registers to their preset (none here)."""
+
+    def summary_bits(self) -> int:
+        """Status-byte bits of the instrument's own registers (MSB, QSB, MAV, OSB); none here."""
+        return 0
 
     def status_byte(self) -> int:
-        """*STB?: bit 2 (error queue not empty); subclasses may add bits."""
-        return 4 if len(self.errors) else 0
+        """*STB?: EAV, ESB and the subclass's summary bits, with MSS over those enabled by *SRE."""
+        byte = self.summary_bits() & ~STB_MSS
+        if len(self.errors):
+            byte |= STB_EAV
+        if self.event_status & self._event_enable:
+            byte |= STB_ESB
+        if byte & self._status_enable:
+            byte |= STB_MSS
+        return byte
+
+    def _read_event_status(self) -> str:
+        value, self.event_status = self.event_status, 0
+        return str(value)
+
+    def _operation_complete(self) -> None:
+        self.event_status |= EVENT_OPERATION_COMPLETE
 
     def handle_line(self, line: str) -> str | None:
         responses: list[str] = []
@@ -381,16 +446,16 @@ class ScpiInstrument(LineInstrument):
                 if not resolved[0].startswith("*"):
                     path = resolved[:-1]
             except ScpiError as error:
-                self.errors.push(error)
+                self.push_error(error)
                 break
             except Exception as exc:  # an emulator bug: report it like a device error
                 log.exception("unexpected error executing %r", text[:200])
-                self.errors.push(ScpiError(DEVICE_SPECIFIC_ERROR, type(exc).__name__))
+                self.push_error(ScpiError(DEVICE_SPECIFIC_ERROR, type(exc).__name__))
                 break
         return ";".join(responses) if responses else None
 
     def handle_overlong_line(self) -> str | None:
-        self.errors.push(ScpiError(TOO_MUCH_DATA, "line too long"))
+        self.push_error(ScpiError(TOO_MUCH_DATA, "line too long"))
         return None
 
     def _execute(
@@ -416,18 +481,19 @@ class ScpiInstrument(LineInstrument):
         add = self.table.add
         add("*IDN", on_query=self._no_params(self.identity))
         add("*RST", on_set=self._no_params(self.reset))
-        add("*CLS", on_set=self._no_params(self.errors.clear))
-        add("*OPC", on_set=self._no_params(lambda: None), on_query=self._no_params(lambda: "1"))
+        add("*CLS", on_set=self._no_params(self.clear_status))
+        # Every emulated operation completes before the next command is parsed.
+        add("*OPC", self._no_params(self._operation_complete), self._no_params(lambda: "1"))
         add("*WAI", on_set=self._no_params(lambda: None))
         add("*TST", on_query=self._no_params(lambda: "0"))
-        add("*ESR", on_query=self._no_params(lambda: "0"))
+        add("*ESR", on_query=self._no_params(self._read_event_status))
         add("*STB", on_query=self._no_params(lambda: str(self.status_byte())))
         add("*SRE", self._set_sre, self._no_params(lambda: str(self._status_enable)))
         add("*ESE", self._set_ese, self._no_params(lambda: str(self._event_enable)))
         add("SYSTem:ERRor[:NEXT]", on_query=self._no_params(self.errors.pop))
         add("SYSTem:ERRor:COUNt", on_query=self._no_params(lambda: str(len(self.errors))))
         add("SYSTem:CLEar", on_set=self._no_params(self.errors.clear))
-        add("STATus:PRESet", on_set=self._no_params(lambda: None))
+        add("STATus:PRESet", on_set=self._no_params(self.preset_status))
 
     def _set_sre(self, params: list[str]) -> None:
         expect_params(params, 1)

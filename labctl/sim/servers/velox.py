@@ -12,7 +12,13 @@ past the last die ``703: End of wafer map``), ``ReadMapPosition`` (``0: <col> <r
 (``0: <z_um>``), ``ReadChuckIndex [Y|I]``, ``SetChuckIndex <x> <y> [Y|I]``,
 ``ReadChuckPosition [Y|I] [H|Z|D|C|R]`` (``0: <x> <y> <z>``, z = 0 at contact, negative below),
 ``MoveChuck <x> <y> [H|Z|D|C|R] [Y|I|X] [<velocity>]`` and
-``MoveChuckIndex <nx> <ny> [H|Z|D|C|R] [<velocity>]`` (``0: <x_um> <y_um>``).
+``MoveChuckIndex <nx> <ny> [H|Z|D|C|R] [<velocity>]`` (``0: <x_um> <y_um>``); status:
+``ReportKernelVersion [K]``, ``ReadChuckHeights [Y|I]`` (``0: <contact> <overtravel> <align gap>
+<separation gap> <search gap>``), ``ReadChuckStatus`` (``0: <init> <mode> <limit> <moving> <comp>
+<vacuum> <preset height> <load pos> <lift down> <camera> <quiet>``, preset height C|A|S) and
+``ReadProberStatus`` (``0: <busy> <contact> <mode> <quiet>``). Response fields follow the
+published SCI reference (FormFactor's velox Python API docstrings); the values of flags the
+emulator does not model are fixed (docs/instruments-emulation.md).
 
 Every XY move (stepping included) lowers the chuck to separation first. The probes touch a die
 only when the chuck sits on a die site (:data:`labctl.sim.state.PAD_TOLERANCE_UM`): after an
@@ -27,9 +33,10 @@ from collections.abc import Callable
 
 from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.servers.base import LineInstrument
-from labctl.sim.state import DIE_PITCH_UM, ChuckHeight, StationState
+from labctl.sim.state import CHUCK_Z_UM, DIE_PITCH_UM, ChuckHeight, StationState
 
 SOFTWARE_VERSION = "3.70.0.0"
+KERNEL_VERSION = "3.70"
 END_OF_WAFER_MAP = 703
 UNKNOWN_COMMAND = 501
 INVALID_PARAMETER = 502
@@ -37,6 +44,10 @@ INVALID_PARAMETER = 502
 _VELOCITY_RANGE_PERCENT = (0.1, 100.0)
 _UNIT_UM = {"Y": 1.0, "I": 25.4}  # microns, mils
 _REGISTERED_APPS = {"wafermap"}
+#: ReadChuckStatus flags: X, Y and Z initialised; modes AutoZ, Interlock and IsContactSet.
+_FLAGS_INIT = 0b0111
+_FLAGS_MODE = 0b10110
+_PRESET_HEIGHT = {"contact": "C", "align": "A", "separation": "S"}
 # Wafer centre on the map grid (8 columns x 6 rows, origin at die site col 0, row 0).
 _CENTER_UM = (3.5 * DIE_PITCH_UM, 2.5 * DIE_PITCH_UM)
 
@@ -110,6 +121,10 @@ class VeloxInstrument(LineInstrument):
             "readchuckposition": self._read_chuck_position,
             "movechuck": self._move_chuck,
             "movechuckindex": self._move_chuck_index,
+            "reportkernelversion": self._kernel_version,
+            "readchuckheights": self._read_chuck_heights,
+            "readchuckstatus": self._read_chuck_status,
+            "readproberstatus": self._read_prober_status,
         }
 
     # --- LineInstrument -------------------------------------------------------------------------
@@ -158,6 +173,33 @@ class VeloxInstrument(LineInstrument):
     def _is_app_registered(self, args: list[str]) -> str:
         _check_count(args, 1, 1)
         return f"0: {int(args[0].lower() in _REGISTERED_APPS)}"
+
+    def _kernel_version(self, args: list[str]) -> str:
+        _check_count(args, 0, 1)
+        if args and args[0].upper() not in ("K", "KERNEL"):
+            raise _invalid(f"module {args[0][:10]} (only the kernel, K, is emulated)")
+        return f"0: {KERNEL_VERSION} Velox emulated kernel {SOFTWARE_VERSION}"
+
+    # --- status ---------------------------------------------------------------------------------
+    def _read_chuck_heights(self, args: list[str]) -> str:
+        """Contact height from zero, then the gaps below it (overtravel off, no search gap)."""
+        _check_count(args, 0, 1)
+        scale = self._unit(args[0] if args else "Y")
+        contact = CHUCK_Z_UM["contact"]
+        align_gap = contact - CHUCK_Z_UM["align"]
+        separation_gap = contact - CHUCK_Z_UM["separation"]
+        fields = (contact, 0.0, align_gap, separation_gap, 0.0)
+        return "0: " + " ".join(_fmt(value / scale) for value in fields)
+
+    def _read_chuck_status(self, args: list[str]) -> str:
+        _check_count(args, 0, 0)
+        preset = _PRESET_HEIGHT[self.state.prober.height]
+        return f"0: {_FLAGS_INIT} {_FLAGS_MODE} 0 0 T 1 {preset} 0 0 N 0"
+
+    def _read_prober_status(self, args: list[str]) -> str:
+        _check_count(args, 0, 0)
+        in_contact = int(self.state.prober.height == "contact")
+        return f"0: 0 {in_contact} R 0"
 
     # --- wafer map ------------------------------------------------------------------------------
     def _step_first_die(self, args: list[str]) -> str:
