@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "labctl.cli.report_cmd",
     "labctl.cli.train_cmd",
     "labctl.cli.gui_cmd",
+    "labctl.cli.study_cmd",
 )
 
 
