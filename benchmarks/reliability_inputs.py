@@ -13,10 +13,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +30,17 @@ import numpy as np
 
 from labctl.cli.main import main as cli_main
 from labctl.core.errors import LabctlError
+from labctl.core.roles import Role
 from labctl.sim.faults import parse_fault_spec
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
 from labctl.sim.servers.scpi import DEVICE_SPECIFIC_ERROR, ScpiInstrument
 from labctl.sim.servers.velox import VeloxInstrument
-from labctl.sim.state import READ_SMU, StationState
+from labctl.sim.state import StationState
 from labctl.sim.wafer import VirtualWafer
 from labctl.station.config import SIM_STATION_FILE, load_station_config
 from labctl.store.reader import open_wafer
+from labctl.store.validate import MAX_LINKS
 from labctl.store.wafer_file import WaferFile, resolve_die_selection
 
 Rng = np.random.Generator
@@ -114,7 +120,7 @@ def text(data: bytes) -> str:
 
 
 SPEC_TOKENS = [
-    "read_smu", "gate_smu", "prober", "controller", "smu", "all", "station", "garble",
+    Role.READ_SMU, Role.GATE_SMU, Role.PROBER, Role.CONTROLLER, "smu", "all", "station", "garble",
     "timeout", "delay", "delay_s", "drop", "refuse", "restart", "error", "compliance",
     "contact_loss", "seed", ":", ";", ",", "=", "0", "0.01", "1", "1e-3", "-0.5", "2", "nan",
     "inf", " ", "x", "==", "1e400", "7", "",
@@ -342,6 +348,177 @@ def fuzz_hdf5(n: int, rng: Rng, base: Path, directory: Path) -> tuple[Tally, Tal
     return reading, inspect, resume
 
 
+# --------------------------------------------------------------------------- crafted files
+
+#: A small valid wafer file's geometry, from which every crafted file is made.
+CRAFTED_SHAPES = ((12, 8), (8, 4))
+CRAFTED_DIES = ("die_03_00", "die_04_00")
+_TILE = "dies/die_03_00/tile_0"
+
+
+def crafted_files(directory: Path) -> list[tuple[str, Path]]:
+    """Wafer files made to attack the reader (issue 10), each a small edit of a valid file:
+    data from other files (external storage on /etc/passwd and on a FIFO, soft, external and
+    virtual links), a few bytes declaring huge datasets or chunks, filters and values labctl
+    never writes, a die name with a newline, shapes that disagree with the recorded geometry,
+    and the file itself a FIFO. Every one must be refused in one line (exit 2), fast, with
+    bounded memory (:func:`inspect_in_subprocess`)."""
+    from labctl.testing.synthetic import write_synthetic_wafer
+
+    base = write_synthetic_wafer(directory / "valid.h5", dies=list(CRAFTED_DIES),
+                                 tile_shapes=CRAFTED_SHAPES)
+    fifo = directory / "fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    rows, cols = CRAFTED_SHAPES[0]
+
+    def replace(name: str, **create: object) -> Callable[[h5py.File], None]:
+        def edit(h5: h5py.File) -> None:
+            del h5[_TILE][name]
+            h5[_TILE].create_dataset(name, **create)  # type: ignore[arg-type]
+        return edit
+
+    def set_cell(name: str, value: float) -> Callable[[h5py.File], None]:
+        def edit(h5: h5py.File) -> None:
+            data = h5[_TILE][name][()]
+            data[3, 2] = value
+            del h5[_TILE][name]
+            h5[_TILE].create_dataset(name, data=data)
+        return edit
+
+    def link(name: str, target: object) -> Callable[[h5py.File], None]:
+        def edit(h5: h5py.File) -> None:
+            del h5[_TILE][name]
+            h5[_TILE][name] = target
+        return edit
+
+    def virtual(h5: h5py.File) -> None:
+        layout = h5py.VirtualLayout(shape=(rows, cols), dtype=np.float32)
+        layout[:] = h5py.VirtualSource(str(base), f"/{_TILE}/r_parallel", shape=(rows, cols))
+        del h5[_TILE]["r_parallel"]
+        h5[_TILE].create_virtual_dataset("r_parallel", layout)
+
+    def die_renamed(h5: h5py.File) -> None:
+        h5.move("dies/die_04_00", "dies/die_00_02\n")
+
+    def shapes_off_geometry(h5: h5py.File) -> None:
+        tile = h5[_TILE]
+        for name in ("r_parallel", "r_antiparallel", "tmr", "defects", "write_failures",
+                     "reads_parallel", "reads_antiparallel"):
+            data = tile[name][()]
+            axis = data.ndim - 2
+            data = np.concatenate([data, np.take(data, [0], axis=axis)], axis=axis)
+            del tile[name]
+            tile.create_dataset(name, data=data)
+
+    def geometry_huge(h5: h5py.File) -> None:
+        h5[_TILE].attrs["rows"] = np.int64(200_000)
+        h5[_TILE].attrs["cols"] = np.int64(200_000)
+
+    def many_objects(h5: h5py.File) -> None:
+        junk = h5.create_group("junk")
+        one = np.zeros(1, np.uint8)
+        for k in range(MAX_LINKS + 1):
+            junk.create_dataset(f"d{k}", data=one)
+
+    def escape_in_reason(h5: h5py.File) -> None:
+        die = h5["dies/die_04_00"]
+        die.attrs["status"] = "failed"
+        die.attrs["failure_reason"] = "\x1b[2J\x1b[31mall dies good"
+        for name in [n for n in die if n.startswith("tile_")]:
+            del die[name]
+
+    edits: list[tuple[str, Callable[[h5py.File], None]]] = [
+        ("external storage on /etc/passwd",
+         replace("defects", shape=(rows, cols), dtype=np.uint8,
+                 external=[("/etc/passwd", 0, h5py.h5f.UNLIMITED)])),
+        ("external storage on a FIFO",
+         replace("r_parallel", shape=(rows, cols), dtype=np.float32,
+                 external=[(str(fifo), 0, h5py.h5f.UNLIMITED)])),
+        ("200 000 x 200 000 dataset declared",
+         replace("r_parallel", shape=(200_000, 200_000), dtype=np.float32,
+                 chunks=(1000, 1000), compression="gzip")),
+        ("chunk larger than its dataset",
+         replace("r_parallel", shape=(rows, cols), maxshape=(None, None), dtype=np.float32,
+                 chunks=(4096, 4096))),
+        ("tile geometry 200 000 x 200 000", geometry_huge),
+        ("NaN resistance", set_cell("r_parallel", float("nan"))),
+        ("-inf resistance", set_cell("r_antiparallel", float("-inf"))),
+        ("negative resistance", set_cell("r_parallel", -4000.0)),
+        ("defect code 255", set_cell("defects", 255)),
+        ('die named "die_00_02\\n"', die_renamed),
+        ("soft link", link("r_parallel", h5py.SoftLink("/dies/die_04_00/tile_0/r_parallel"))),
+        ("external link", link("r_parallel", h5py.ExternalLink(str(base),
+                                                               f"/{_TILE}/r_parallel"))),
+        ("virtual dataset", virtual),
+        ("filter other than gzip/shuffle (lzf)",
+         replace("r_parallel", data=np.full((rows, cols), 4e3, np.float32), chunks=(rows, cols),
+                 compression="lzf")),
+        ("wrong dtype (int32 resistances)",
+         replace("r_parallel", data=np.full((rows, cols), 4000, np.int32))),
+        ("wrong shape vs geometry (all maps one row more)", shapes_off_geometry),
+        (f"{MAX_LINKS + 1} small datasets", many_objects),
+        ("control characters in failure_reason", escape_in_reason),
+    ]
+    files = []
+    for k, (label, edit) in enumerate(edits):
+        path = directory / f"crafted-{k:02d}.h5"
+        shutil.copyfile(base, path)
+        with h5py.File(path, "r+") as h5:
+            edit(h5)
+        files.append((label, path))
+    files.append(("the file itself a FIFO", fifo))
+    return files
+
+
+#: `labctl inspect FILE` in a fresh interpreter that prints its own peak RSS (kB) on stdout.
+_INSPECT_SCRIPT = (
+    "import resource, sys\n"
+    "from labctl.cli.main import main\n"
+    "status = main(['inspect', sys.argv[1]])\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
+    "sys.exit(status)\n"
+)
+
+
+@dataclass
+class InspectOutcome:
+    """`labctl inspect` of one file, seen from outside: status, stderr lines, time, memory."""
+
+    status: int
+    stderr_lines: list[str]
+    wall_s: float
+    peak_rss_MB: float
+
+    @property
+    def refused_in_one_line(self) -> bool:
+        return (self.status == 2 and len(self.stderr_lines) == 1
+                and self.stderr_lines[0].startswith("labctl: error: "))
+
+
+def inspect_in_subprocess(path: Path, timeout_s: float = 30.0) -> InspectOutcome:
+    """Run `labctl inspect path` in its own process (a hang ends at `timeout_s`: status -9)."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c", _INSPECT_SCRIPT, str(path)],
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return InspectOutcome(-9, ["timed out"], time.perf_counter() - start, float("nan"))
+    wall_s = time.perf_counter() - start
+    out = done.stdout.strip().splitlines()
+    peak = int(out[-1]) / 1024 if out and out[-1].isdigit() else float("nan")
+    return InspectOutcome(done.returncode, done.stderr.strip().splitlines(), wall_s, peak)
+
+
+def crafted_report(directory: Path) -> list[tuple[str, InspectOutcome]]:
+    """:func:`inspect_in_subprocess` of every :func:`crafted_files` file, and of the valid one
+    (the baseline of time and memory: interpreter start and imports included)."""
+    files = crafted_files(directory)
+    outcomes = [("valid file (baseline)", inspect_in_subprocess(directory / "valid.h5"))]
+    outcomes += [(label, inspect_in_subprocess(path)) for label, path in files]
+    return outcomes
+
+
 # --------------------------------------------------------------------------- weight files
 
 
@@ -422,7 +599,7 @@ def fuzz_protocols(n: int, rng: Rng) -> list[Tally]:
     tallies = []
     instruments: list[tuple[str, object, list[str]]] = [
         ("controller protocol", ArrayControllerInstrument(state, serial="F"), CONTROLLER_HEADERS),
-        ("SMU SCPI", Keithley2450Instrument(state, READ_SMU, serial="F"), SMU_HEADERS),
+        ("SMU SCPI", Keithley2450Instrument(state, Role.READ_SMU, serial="F"), SMU_HEADERS),
         ("prober SCI", VeloxInstrument(state, serial="F"), PROBER_HEADERS),
     ]
     for name, instrument, headers in instruments:
@@ -461,3 +638,14 @@ def _answer(instrument: object, line: str) -> None:
 def scratch_directory() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="labctl-fuzz-") as name:
         yield Path(name)
+
+
+if __name__ == "__main__":  # python -m benchmarks.reliability_inputs: the crafted-file table
+    with scratch_directory() as scratch:
+        print("| crafted file | exit | stderr lines | time | peak memory |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for name, outcome in crafted_report(scratch):
+            print(f"| {name} | {outcome.status} | {len(outcome.stderr_lines)} | "
+                  f"{outcome.wall_s:.2f} s | {outcome.peak_rss_MB:.0f} MB |")
+            if name != "valid file (baseline)" and not outcome.refused_in_one_line:
+                print(f"NOT REFUSED IN ONE LINE: {name}: {outcome.stderr_lines[-3:]}")

@@ -6,7 +6,9 @@ share it so that both kinds of file have exactly the same structure.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -17,6 +19,7 @@ from numpy.typing import NDArray
 
 from labctl.analysis.classify import TileThresholds
 from labctl.core.defects import DEFECT_CODES
+from labctl.store import validate
 
 #: Version of the layout written by this labctl; readers refuse newer files.
 FORMAT_VERSION = 1
@@ -64,16 +67,18 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_TILE_NAME = re.compile(r"tile_(0|[1-9][0-9]{0,3})", re.ASCII)
+
+
 def tile_group_name(index: int) -> str:
     return f"tile_{index}"
 
 
 def parse_tile_group_name(name: str) -> int | None:
-    """k for ``tile_<k>``, None for anything else."""
-    prefix = "tile_"
-    if name.startswith(prefix) and name[len(prefix) :].isdigit():
-        return int(name[len(prefix) :])
-    return None
+    """k for ``tile_<k>`` exactly as :func:`tile_group_name` writes it (ASCII digits, no
+    leading zero, k < 10 000), None for anything else."""
+    match = _TILE_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
 def to_json(value: Any) -> str:
@@ -188,57 +193,66 @@ def write_tile_group(die_group: h5py.Group, tile: TileData) -> None:
             _map(group, name_, array, units, long_name)
 
 
-def read_tile_group(group: h5py.Group, index: int, with_reads: bool = False) -> TileData:
-    """Inverse of :func:`write_tile_group` (maps as float64). KeyError names a missing item."""
+def read_tile_group(
+    group: h5py.Group, index: int, with_reads: bool = False, where: str | None = None
+) -> TileData:
+    """Inverse of :func:`write_tile_group` (maps as float64), validated on the way
+    (labctl.store.validate): every dataset's storage, shape (the group's recorded `rows` x
+    `cols`) and type before it is read, its values after. DataFormatError names what is wrong;
+    `where` names the group in it (default: its HDF5 path)."""
+    where = where or group.name
+    geometry = validate.tile_geometry(group, where)
+    shape = geometry.shape
+    #: a partial tile (checkpoint of a running die) has no defects and NaN where not yet read
+    partial = "defects" not in group
 
-    def opt(name: str) -> FloatArray | None:
-        return np.asarray(group[name][()], dtype=np.float64) if name in group else None
+    def resistance(name: str, cycles: bool = False) -> FloatArray:
+        values = validate.read_checked(
+            group, name, where, (None, *shape) if cycles else shape, validate.FLOAT
+        )
+        validate.check_resistance(values, name, where, allow_nan=partial)
+        return values
 
-    defects = np.asarray(group["defects"][()], dtype=np.uint8) if "defects" in group else None
-    thresholds = None
-    if defects is not None and "threshold_method" in group["defects"].attrs:
-        thresholds = TileThresholds.from_attrs(dict(group["defects"].attrs))
-    failures = (
-        np.asarray(group["write_failures"][()], dtype=np.uint8)
-        if "write_failures" in group
-        else None
-    )
-    tile = TileData(
+    def ratio(name: str) -> FloatArray:
+        values = validate.read_checked(group, name, where, shape, validate.FLOAT)
+        validate.check_finite(values, name, where, low=-1.0, allow_nan=partial)
+        return values
+
+    def optional(name: str, read: Callable[[str], FloatArray]) -> FloatArray | None:
+        return read(name) if name in group else None
+
+    defects = thresholds = failures = None
+    if not partial:
+        defects = validate.read_checked(group, "defects", where, shape, validate.UINT8)
+        validate.check_defects(defects, "defects", where)
+        ds = group["defects"]
+        if "threshold_method" in ds.attrs:
+            thresholds = TileThresholds.from_attrs({
+                f"threshold_{f.name}": validate.attr(ds, f"threshold_{f.name}", where)
+                for f in fields(TileThresholds)
+            })
+    if "write_failures" in group:
+        failures = validate.read_checked(group, "write_failures", where, shape, validate.UINT8)
+    return TileData(
         index=index,
-        r_parallel_ohm=np.asarray(group["r_parallel"][()], dtype=np.float64),
-        r_antiparallel_ohm=np.asarray(group["r_antiparallel"][()], dtype=np.float64),
-        tmr=np.asarray(group["tmr"][()], dtype=np.float64),
+        r_parallel_ohm=resistance("r_parallel"),
+        r_antiparallel_ohm=resistance("r_antiparallel"),
+        tmr=ratio("tmr"),
         defects=defects,
         write_failures=failures,
         thresholds=thresholds,
-        reads_parallel_ohm=opt("reads_parallel") if with_reads else None,
-        reads_antiparallel_ohm=opt("reads_antiparallel") if with_reads else None,
-        rows_done=int(group.attrs.get("rows_done", group["r_parallel"].shape[0])),
-        r_on_ohm=opt("r_on"),
-        mtj_r_parallel_ohm=opt("mtj_r_parallel"),
-        mtj_tmr0=opt("mtj_tmr0"),
+        reads_parallel_ohm=(
+            optional("reads_parallel", lambda n: resistance(n, cycles=True)) if with_reads else None
+        ),
+        reads_antiparallel_ohm=(
+            optional("reads_antiparallel", lambda n: resistance(n, cycles=True))
+            if with_reads else None
+        ),
+        rows_done=geometry.rows_done,
+        r_on_ohm=optional("r_on", resistance),
+        mtj_r_parallel_ohm=optional("mtj_r_parallel", resistance),
+        mtj_tmr0=optional("mtj_tmr0", ratio),
     )
-    _check_shapes(tile)
-    return tile
-
-
-def _check_shapes(tile: TileData) -> None:
-    """ValueError unless every map of ``tile`` is the same 2-D shape and raw reads stack it."""
-    shape = tile.r_parallel_ohm.shape
-    if len(shape) != 2 or 0 in shape:
-        raise ValueError(f"r_parallel has shape {shape}, not (rows, cols)")
-    maps = {
-        "r_antiparallel": tile.r_antiparallel_ohm, "tmr": tile.tmr, "defects": tile.defects,
-        "write_failures": tile.write_failures, "r_on": tile.r_on_ohm,
-        "mtj_r_parallel": tile.mtj_r_parallel_ohm, "mtj_tmr0": tile.mtj_tmr0,
-    }
-    for name, values in maps.items():
-        if values is not None and values.shape != shape:
-            raise ValueError(f"{name} has shape {values.shape}, r_parallel {shape}")
-    for name, reads in (("reads_parallel", tile.reads_parallel_ohm),
-                        ("reads_antiparallel", tile.reads_antiparallel_ohm)):
-        if reads is not None and (reads.ndim != 3 or reads.shape[1:] != shape):
-            raise ValueError(f"{name} has shape {reads.shape}, not (cycles, *{shape})")
 
 
 def _axis(group: h5py.Group, name: str, length: int) -> None:

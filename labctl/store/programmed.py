@@ -11,6 +11,7 @@ programming run from writing the same file at once.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labctl.core.errors import DataFormatError, LabctlError
+from labctl.store import validate
 from labctl.store.layout import DIES, DieStatus, utc_now_iso
 from labctl.store.publish import publish, remove_stray_files
-from labctl.store.reader import open_hdf5_read_only
+from labctl.store.reader import HDF5_DAMAGE, WaferReader
 from labctl.store.wafer_file import _WriterLock
 
 PROGRAMMED = "programmed"
 RUN_PREFIX = "run_"
+_RUN_NAME = re.compile(r"run_[0-9]{4,6}", re.ASCII)
 _COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -92,8 +95,8 @@ def add_programmed_run(path: str | Path, run: ProgrammedRun) -> str:
     lock = _WriterLock.acquire(path)
     try:
         remove_stray_files(path)
-        with open_hdf5_read_only(path) as h5:
-            name = _next_run_name(h5, path, run.die)
+        with WaferReader(path) as reader:  # validated (labctl.store.validate)
+            name = _next_run_name(reader, run.die)
         publish(path, path, lambda h5: _write_run(h5, run, name))
     finally:
         lock.release()
@@ -102,63 +105,132 @@ def add_programmed_run(path: str | Path, run: ProgrammedRun) -> str:
 
 def programmed_run_names(path: str | Path, die: str) -> list[str]:
     """Names of the runs stored under `die`, oldest first (empty if none)."""
-    with open_hdf5_read_only(Path(path)) as h5:
-        group = _die_group(h5, Path(path), die).get(PROGRAMMED)
-        return sorted(group) if group is not None else []
+    with WaferReader(path) as reader:
+        return _run_names(reader, die)
 
 
 def read_programmed_run(path: str | Path, die: str, run: str | None = None) -> ProgrammedRun:
-    """Run `run` of `die` (default: the latest); DataFormatError / LabctlError naming the gap."""
+    """Run `run` of `die` (default: the latest); DataFormatError / LabctlError naming the gap.
+
+    Validated like every store reader (labctl.store.validate): each dataset's storage, type and
+    shape (the die's tile geometry) before it is read, its values after."""
     path = Path(path)
-    with open_hdf5_read_only(path) as h5:
-        programmed = _die_group(h5, path, die).get(PROGRAMMED)
-        names = sorted(programmed) if programmed is not None else []
+    with WaferReader(path) as reader:
+        names = _run_names(reader, die)
         if not names:
             raise LabctlError(f"{path}: {die} has no programmed run; run labctl program first")
         name = names[-1] if run is None else run
         if name not in names:
-            raise LabctlError(f"{path}: {die} has no programmed run {name!r} ({', '.join(names)})")
-        group = programmed[name]
-        try:
-            tiles = []
-            for k in range(int(group.attrs["n_tiles"])):
-                t = group[f"tile_{k}"]
-                tiles.append(
-                    ProgrammedTile(
-                        target_ap=np.asarray(t["target_ap"][()], dtype=bool),
-                        r_read_ohm=np.asarray(t["r_read"][()], dtype=np.float64),
-                        pulses=np.asarray(t["pulses"][()], dtype=np.uint8),
-                        defects=np.asarray(t["defects"][()], dtype=np.uint8),
-                        new_defects=np.asarray(t["new_defects"][()], dtype=bool),
-                        missed=np.asarray(t["missed"][()], dtype=bool),
-                    )
-                )
-            return ProgrammedRun(
-                die=die,
-                weights=json.loads(str(group.attrs["weights"])),
-                settings=json.loads(str(group.attrs["settings"])),
-                tiles=tuple(tiles),
-                routing_rows=tuple(tuple(r) for r in json.loads(str(group.attrs["routing_rows"]))),
-                created=str(group.attrs["created"]),
-                name=name,
+            raise LabctlError(
+                f"{path}: {die} has no programmed run {validate.shown(repr(name))} "
+                f"({', '.join(names)})"
             )
-        except (KeyError, ValueError, json.JSONDecodeError) as exc:
-            where = f"/{DIES}/{die}/{PROGRAMMED}/{name}"
-            raise DataFormatError(f"{path}: {where} is damaged: {exc}") from exc
+        die_group = reader.die_group(die)
+        group = die_group[PROGRAMMED][name]
+        where = f"{path}: /{DIES}/{die}/{PROGRAMMED}/{name}"
+        try:
+            return _read_run(reader, die, name, group, where)
+        except HDF5_DAMAGE as exc:
+            raise DataFormatError(f"{where} is damaged ({validate.first_line(exc)})") from exc
 
 
-def _die_group(h5: h5py.File, path: Path, die: str) -> h5py.Group:
-    if DIES not in h5 or die not in h5[DIES]:
-        raise LabctlError(f"{path}: no die {die!r} in this file")
-    return h5[DIES][die]
+def _read_run(
+    reader: WaferReader, die: str, name: str, group: h5py.Group, where: str
+) -> ProgrammedRun:
+    n_tiles = validate.int_attr(group, "n_tiles", where, 1, validate.MAX_TILES)
+    tiles = []
+    for k in range(n_tiles):
+        if k not in reader.dies[die].tiles:
+            raise DataFormatError(f"{where}: tile_{k} was not characterised on {die}")
+        shape = validate.tile_geometry(reader.die_group(die)[f"tile_{k}"], where).shape
+        t = group.get(f"tile_{k}")
+        tile_where = f"{where}/tile_{k}"
+        if not isinstance(t, h5py.Group):
+            raise DataFormatError(f"{tile_where} is missing or not a group")
+
+        r_read = validate.read_checked(t, "r_read", tile_where, shape, validate.FLOAT)
+        validate.check_resistance(r_read, "r_read", tile_where)
+        defects = validate.read_checked(t, "defects", tile_where, shape, validate.UINT8)
+        validate.check_defects(defects, "defects", tile_where)
+        tiles.append(
+            ProgrammedTile(
+                target_ap=_flags(t, "target_ap", tile_where, shape).astype(bool),
+                r_read_ohm=r_read,
+                pulses=validate.read_checked(t, "pulses", tile_where, shape, validate.UINT8),
+                defects=defects,
+                new_defects=_flags(t, "new_defects", tile_where, shape).astype(bool),
+                missed=_flags(t, "missed", tile_where, shape).astype(bool),
+            )
+        )
+    return ProgrammedRun(
+        die=die,
+        weights=_json_object(group, "weights", where),
+        settings=_json_object(group, "settings", where),
+        tiles=tuple(tiles),
+        routing_rows=_routing_rows(group, where, n_tiles),
+        created=validate.text_attr(group, "created", where),
+        name=name,
+    )
 
 
-def _next_run_name(h5: h5py.File, path: Path, die: str) -> str:
-    group = _die_group(h5, path, die)
-    if str(group.attrs.get("status")) != DieStatus.COMPLETE.value:
-        raise LabctlError(f"{path}: {die} is not complete; characterise it before programming")
-    existing = sorted(group[PROGRAMMED]) if PROGRAMMED in group else []
-    numbers = [int(n[len(RUN_PREFIX):]) for n in existing if n[len(RUN_PREFIX):].isdigit()]
+def _flags(group: h5py.Group, name: str, where: str, shape: tuple[int, int]) -> NDArray[np.uint8]:
+    values = validate.read_checked(group, name, where, shape, validate.UINT8)
+    validate.check_flags(values, name, where)
+    return values
+
+
+def _json_object(group: h5py.Group, name: str, where: str) -> dict[str, Any]:
+    text = validate.text_attr(group, name, where, one_line=False,
+                              max_chars=validate.MAX_ATTR_BYTES)
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DataFormatError(f"{where}: attribute {name} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise DataFormatError(f"{where}: attribute {name} is not a JSON object")
+    return value
+
+
+def _routing_rows(group: h5py.Group, where: str, n_tiles: int) -> tuple[tuple[int, ...], ...]:
+    """Per layer, the physical row of each logical input: small non-negative integers."""
+    text = validate.text_attr(group, "routing_rows", where, one_line=False,
+                              max_chars=validate.MAX_ATTR_BYTES)
+    try:
+        rows = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DataFormatError(f"{where}: attribute routing_rows is not JSON") from exc
+    fine = isinstance(rows, list) and len(rows) <= n_tiles and all(
+        isinstance(layer, list) and all(
+            isinstance(r, int) and not isinstance(r, bool) and 0 <= r < validate.MAX_TILE_SIDE
+            for r in layer
+        )
+        for layer in rows
+    )
+    if not fine:
+        raise DataFormatError(f"{where}: attribute routing_rows is not lists of row numbers")
+    return tuple(tuple(layer) for layer in rows)
+
+
+def _run_names(reader: WaferReader, die: str) -> list[str]:
+    """Names of the runs under `die` (``run_<NNNN>`` exactly; anything else is ignored)."""
+    programmed = reader.die_group(die).get(PROGRAMMED)
+    if programmed is None:
+        return []
+    if not isinstance(programmed, h5py.Group):
+        raise DataFormatError(f"{reader.path}: /{DIES}/{die}/{PROGRAMMED} is not a group")
+    return sorted(n for n in programmed if _RUN_NAME.fullmatch(n)
+                  and isinstance(programmed[n], h5py.Group))
+
+
+def _next_run_name(reader: WaferReader, die: str) -> str:
+    record = reader.dies.get(die)
+    if record is None:
+        raise LabctlError(f"{reader.path}: no die {validate.shown(repr(die))} in this file")
+    if record.status is not DieStatus.COMPLETE:
+        raise LabctlError(
+            f"{reader.path}: {die} is not complete; characterise it before programming"
+        )
+    numbers = [int(n[len(RUN_PREFIX):]) for n in _run_names(reader, die)]
     return f"{RUN_PREFIX}{max(numbers, default=0) + 1:04d}"
 
 

@@ -37,6 +37,7 @@ from labctl.analysis.classify import (
 )
 from labctl.core.errors import DataFormatError, LabctlError
 from labctl.core.wafer_map import ALL_DIE_NAMES, parse_die_name
+from labctl.store import validate
 from labctl.store.layout import (
     DIES,
     FORMAT_VERSION,
@@ -117,6 +118,10 @@ class WaferFile:
             raise LabctlError(f"{path} already exists; resume it or choose another output")
         check_output_path(path)
         names = resolve_die_selection(dies)
+        if validate.printable(str(wafer_id)) != str(wafer_id) or \
+                len(str(wafer_id)) > validate.MAX_TEXT_CHARS:
+            raise LabctlError(f"wafer id {validate.shown(repr(wafer_id))} holds control "
+                              f"characters or is longer than {validate.MAX_TEXT_CHARS}")
         station_json, procedure_json = to_json(station), to_json(procedure)
         lock = _WriterLock.acquire(path)
         try:
@@ -141,12 +146,15 @@ class WaferFile:
         dies left ``running`` by a killed sweep become ``pending`` again (their partial data is
         dropped; the file is rewritten compactly)."""
         path = Path(path)
-        with WaferReader(path) as reader:
-            if reader.info.kind != KIND_MEASUREMENT:
-                raise DataFormatError(f"{path} is a {reader.info.kind} file, not a measurement")
-            statuses = {name: rec.status for name, rec in reader.dies.items()}
-        lock = _WriterLock.acquire(path)
+        validate.open_hdf5_read_only(path).close()  # missing, not a file, not HDF5: no lock file
+        lock = _WriterLock.acquire(path)  # before validating: no writer can change it after
         try:
+            with WaferReader(path) as reader:  # validated (labctl.store.validate)
+                if reader.info.kind != KIND_MEASUREMENT:
+                    raise DataFormatError(
+                        f"{path} is a {reader.info.kind} file, not a measurement"
+                    )
+                statuses = {name: rec.status for name, rec in reader.dies.items()}
             remove_stray_files(path)
             running = [n for n, s in statuses.items() if s is DieStatus.RUNNING]
             if running:
@@ -315,7 +323,7 @@ class WaferFile:
         parse_die_name(name)
         die = self._running.pop(name, None)
         finished = utc_now_iso()
-        reason_line = " ".join(str(reason).split()) or "unknown failure"
+        reason_line = " ".join(validate.printable(str(reason))[:1000].split()) or "unknown failure"
 
         def change(h5: h5py.File) -> None:
             group = h5[DIES].require_group(name)
@@ -390,7 +398,7 @@ def _drop_tiles(group: h5py.Group) -> None:
 
 def _rebuild_without(h5: h5py.File, source_path: Path, reset: list[str]) -> None:
     """Fill the empty file `h5` with `source_path`'s content, dies in `reset` made pending."""
-    with h5py.File(source_path, "r") as src:
+    with validate.open_checked(source_path) as src:
         for key, value in src.attrs.items():
             h5.attrs[key] = value
         dies = h5.create_group(DIES)
