@@ -31,9 +31,9 @@ import numpy as np
 from labctl.sim.embedded import start_sim_station
 from labctl.station import array_ops
 from labctl.station.config import sim_station_config
+from labctl.station.snapshot import station_snapshot
 from labctl.station.station import Station
 from labctl.store.wafer_file import WaferFile
-from procedures.base import station_snapshot
 from procedures.die_run import DieRun
 from procedures.measurement import DieCharacteriser
 from procedures.retry import RetryPolicy

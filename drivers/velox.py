@@ -9,6 +9,7 @@ from pymeasure.instruments.formfactor.velox import Velox
 
 from drivers.terminations import with_line_terminations
 from labctl.core.errors import InstrumentError
+from labctl.core.roles import Role
 
 #: Chuck heights within this distance of the contact height (z = 0) count as contact.
 CONTACT_TOLERANCE_um = 0.5
@@ -25,14 +26,14 @@ def _map_position(values: list[Any]) -> tuple[int, int]:
     try:
         return int(values[0]), int(values[1])
     except (ValueError, IndexError, TypeError):
-        raise InstrumentError(f"prober: garbled map position {values!r}") from None
+        raise InstrumentError(f"{Role.PROBER}: garbled map position {values!r}") from None
 
 
 def _float_tuple(values: list[Any]) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in values)
     except (ValueError, TypeError):
-        raise InstrumentError(f"prober: garbled position {values!r}") from None
+        raise InstrumentError(f"{Role.PROBER}: garbled position {values!r}") from None
 
 
 class LabctlVelox(Velox):
@@ -78,7 +79,7 @@ class LabctlVelox(Velox):
                 raise ValueError(f"die {label} must be a non-negative int, got {index!r}")
         reply = self.values(f"StepNextDie {col} {row}", separator=" ", cast=int)
         if len(reply) != 4 or not all(isinstance(v, int) for v in reply):
-            raise InstrumentError(f"prober: unexpected reply to StepNextDie: {reply!r}")
+            raise InstrumentError(f"{Role.PROBER}: unexpected reply to StepNextDie: {reply!r}")
         return int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
 
     def read(self, **kwargs: Any) -> str:
@@ -90,8 +91,8 @@ class LabctlVelox(Velox):
             raise
         except ValueError:
             self.error_code = -1
-            raise InstrumentError("prober: garbled reply (no numeric SCI code)") from None
+            raise InstrumentError(f"{Role.PROBER}: garbled reply (no numeric SCI code)") from None
         except ConnectionError as exc:
             if self.error_code:  # the prober's own error reply, parsed by Velox.read
-                raise ProberReplyError(f"prober replied {exc}") from exc
+                raise ProberReplyError(f"{Role.PROBER} replied {exc}") from exc
             raise

@@ -13,18 +13,10 @@ from typing import Any, TypeVar
 
 from drivers.keithley2450 import LabctlKeithley2450
 from drivers.velox import CONTACT_TOLERANCE_um
+from labctl.core.roles import Role
 from labctl.station.station import Station
 
 T = TypeVar("T")
-
-ROLES: tuple[str, ...] = ("prober", "read_smu", "gate_smu", "controller")
-ROLE_TITLES: dict[str, str] = {
-    "prober": "Prober",
-    "read_smu": "Read SMU",
-    "gate_smu": "Gate SMU",
-    "controller": "Array controller",
-}
-
 
 @dataclass(frozen=True)
 class ProberStatus:
@@ -53,11 +45,11 @@ class ControllerStatus:
 class InstrumentStatus:
     """What the panel shows; a role missing from a section failed, its message in ``errors``."""
 
-    idn: dict[str, str] = field(default_factory=dict)
+    idn: dict[Role, str] = field(default_factory=dict)
     prober: ProberStatus | None = None
-    smus: dict[str, SmuStatus] = field(default_factory=dict)
+    smus: dict[Role, SmuStatus] = field(default_factory=dict)
     controller: ControllerStatus | None = None
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[Role, str] = field(default_factory=dict)
 
     @property
     def safe(self) -> bool:
@@ -70,27 +62,27 @@ class InstrumentStatus:
 
 def read_instrument_status(station: Station) -> InstrumentStatus:
     """Query identification and state of every instrument (a few round trips each)."""
-    errors: dict[str, str] = {}
+    errors: dict[Role, str] = {}
 
-    def attempt(role: str, query: Callable[[], T]) -> T | None:
+    def attempt(role: Role, query: Callable[[], T]) -> T | None:
         try:
             return query()
         except Exception as exc:  # an instrument that fails is reported, the others still read
             errors.setdefault(role, f"{type(exc).__name__}: {exc}")
             return None
 
-    idn: dict[str, str] = {}
+    idn: dict[Role, str] = {}
     for role, driver in station.instruments().items():
         value = attempt(role, functools.partial(_identity, driver))
         if value is not None:
             idn[role] = value
-    prober = attempt("prober", lambda: _prober_status(station))
-    smus: dict[str, SmuStatus] = {}
-    for role, smu in (("read_smu", station.read_smu), ("gate_smu", station.gate_smu)):
+    prober = attempt(Role.PROBER, lambda: _prober_status(station))
+    smus: dict[Role, SmuStatus] = {}
+    for role, smu in ((Role.READ_SMU, station.read_smu), (Role.GATE_SMU, station.gate_smu)):
         status = attempt(role, functools.partial(_smu_status, smu))
         if status is not None:
             smus[role] = status
-    controller = attempt("controller", lambda: _controller_status(station))
+    controller = attempt(Role.CONTROLLER, lambda: _controller_status(station))
     return InstrumentStatus(idn, prober, smus, controller, errors)
 
 

@@ -21,8 +21,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.instrument_status import ROLE_TITLES, ROLES, InstrumentStatus, read_instrument_status
+from gui.instrument_status import InstrumentStatus, read_instrument_status
 from gui.style import format_si
+from labctl.core.roles import ROLE_TITLES, ROLES, Role
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
 
@@ -30,14 +31,14 @@ log = logging.getLogger("gui.instruments")
 
 POLL_INTERVAL_MS = 2000
 
-_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "prober": (("idn", "IDN"), ("die", "Die under probes"), ("chuck", "Chuck x, y, z"),
-               ("contact", "Probes")),
-    "read_smu": (("idn", "IDN"), ("output", "Output"), ("level", "Source level"),
-                 ("compliance", "Current limit"), ("trip", "Compliance trip")),
-    "gate_smu": (("idn", "IDN"), ("output", "Output"), ("level", "Source level"),
-                 ("compliance", "Current limit"), ("trip", "Compliance trip")),
-    "controller": (("idn", "IDN"), ("routing", "Routing"), ("address", "Tile, row, column")),
+_SMU_FIELDS = (("idn", "IDN"), ("output", "Output"), ("level", "Source level"),
+               ("compliance", "Current limit"), ("trip", "Compliance trip"))
+_FIELDS: dict[Role, tuple[tuple[str, str], ...]] = {
+    Role.PROBER: (("idn", "IDN"), ("die", "Die under probes"), ("chuck", "Chuck x, y, z"),
+                  ("contact", "Probes")),
+    Role.READ_SMU: _SMU_FIELDS,
+    Role.GATE_SMU: _SMU_FIELDS,
+    Role.CONTROLLER: (("idn", "IDN"), ("routing", "Routing"), ("address", "Tile, row, column")),
 }
 
 
@@ -105,7 +106,7 @@ class InstrumentsPanel(QWidget):
     def __init__(self, config: StationConfig | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._config = config
-        self._values: dict[tuple[str, str], QLabel] = {}
+        self._values: dict[tuple[Role, str], QLabel] = {}
         self.last_status: InstrumentStatus | None = None
 
         self.connection_label = QLabel()
@@ -156,7 +157,7 @@ class InstrumentsPanel(QWidget):
     def has_station(self) -> bool:
         return self._config is not None
 
-    def value_text(self, role: str, key: str) -> str:
+    def value_text(self, role: Role, key: str) -> str:
         return self._values[(role, key)].text()
 
     def start(self) -> None:
@@ -260,11 +261,11 @@ class InstrumentsPanel(QWidget):
                 self._set(role, "idn", f"error: {status.errors[role]}", error=True)
         if status.prober is not None:
             p = status.prober
-            self._set("prober", "die", "none" if p.map_position is None
+            self._set(Role.PROBER, "die", "none" if p.map_position is None
                       else f"column {p.map_position[0]}, row {p.map_position[1]}")
             x, y, z = p.chuck_um
-            self._set("prober", "chuck", f"{x:.0f} µm, {y:.0f} µm, {z:.0f} µm")
-            self._set("prober", "contact", "CONTACT" if p.in_contact else "separated",
+            self._set(Role.PROBER, "chuck", f"{x:.0f} µm, {y:.0f} µm, {z:.0f} µm")
+            self._set(Role.PROBER, "contact", "CONTACT" if p.in_contact else "separated",
                       warn=p.in_contact)
         for role, smu in status.smus.items():
             self._set(role, "output", "ON" if smu.output_on else "off", warn=smu.output_on)
@@ -273,11 +274,11 @@ class InstrumentsPanel(QWidget):
             self._set(role, "trip", "TRIPPED" if smu.tripped else "no", error=smu.tripped)
         if status.controller is not None:
             c = status.controller
-            self._set("controller", "routing", "ON" if c.routed else "off", warn=c.routed)
-            self._set("controller", "address", f"{c.tile}, {c.row}, {c.column}")
+            self._set(Role.CONTROLLER, "routing", "ON" if c.routed else "off", warn=c.routed)
+            self._set(Role.CONTROLLER, "address", f"{c.tile}, {c.row}, {c.column}")
         self.status_updated.emit(status)
 
-    def _set(self, role: str, key: str, text: str, warn: bool = False,
+    def _set(self, role: Role, key: str, text: str, warn: bool = False,
              error: bool = False) -> None:
         label = self._values[(role, key)]
         label.setText(text)

@@ -14,17 +14,15 @@ import threading
 from types import TracebackType
 
 from labctl.core.errors import LabctlError
+from labctl.core.roles import ROLES, Role
 from labctl.sim.faults import FaultCounts, FaultSpec, InstrumentFaults, parse_fault_spec
 from labctl.sim.params import SimParams
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.base import LineInstrument, LineServer
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
 from labctl.sim.servers.velox import VeloxInstrument
-from labctl.sim.state import GATE_SMU, READ_SMU, StationState
+from labctl.sim.state import StationState
 from labctl.sim.wafer import VirtualWafer
-
-#: Roles in port order: with a port base P, role i listens on P + i.
-ROLES: tuple[str, ...] = ("prober", READ_SMU, GATE_SMU, "controller")
 
 
 def visa_resource(host: str, port: int) -> str:
@@ -39,7 +37,7 @@ class SimStationServer:
         self,
         wafer: VirtualWafer,
         state: StationState,
-        servers: dict[str, LineServer],
+        servers: dict[Role, LineServer],
         host: str,
         faults: FaultSpec | None = None,
     ) -> None:
@@ -51,11 +49,11 @@ class SimStationServer:
         self.faults = faults or FaultSpec()
         visa_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
         #: role -> VISA resource string (``TCPIP::<host>::<port>::SOCKET``).
-        self.resources: dict[str, str] = {
+        self.resources: dict[Role, str] = {
             role: visa_resource(visa_host, server.port) for role, server in servers.items()
         }
 
-    def fault_counts(self) -> dict[str, FaultCounts]:
+    def fault_counts(self) -> dict[Role, FaultCounts]:
         """Role -> lines, replies, connections, acquisitions and faults injected so far."""
         return {
             role: server.faults.counts if server.faults is not None else FaultCounts()
@@ -82,12 +80,13 @@ class SimStationServer:
         self.stop()
 
 
-def _instruments(state: StationState, seed: int) -> dict[str, LineInstrument]:
+def _instruments(state: StationState, seed: int) -> dict[Role, LineInstrument]:
+    """Role -> emulated instrument, in port order (:data:`labctl.core.roles.ROLES`)."""
     return {
-        "prober": VeloxInstrument(state, serial=f"SIM{seed:04d}"),
-        READ_SMU: Keithley2450Instrument(state, READ_SMU, serial=f"SIM{seed:04d}1"),
-        GATE_SMU: Keithley2450Instrument(state, GATE_SMU, serial=f"SIM{seed:04d}2"),
-        "controller": ArrayControllerInstrument(state, serial=f"SIM{seed:04d}"),
+        Role.PROBER: VeloxInstrument(state, serial=f"SIM{seed:04d}"),
+        Role.READ_SMU: Keithley2450Instrument(state, Role.READ_SMU, serial=f"SIM{seed:04d}1"),
+        Role.GATE_SMU: Keithley2450Instrument(state, Role.GATE_SMU, serial=f"SIM{seed:04d}2"),
+        Role.CONTROLLER: ArrayControllerInstrument(state, serial=f"SIM{seed:04d}"),
     }
 
 
@@ -101,16 +100,16 @@ def start_sim_station(
     """Serve the four instruments of a virtual wafer built from ``seed`` and ``params``.
 
     Ports are free ones chosen by the OS, or ``port_base`` ... ``port_base + 3`` in the order of
-    :data:`ROLES`. ``faults``: a fault SPEC (text or parsed) injected into the instruments; its
-    seed defaults to ``seed``. Raises :class:`LabctlError` when a port cannot be bound and
-    ConfigError for a bad SPEC (before anything is started).
+    :data:`labctl.core.roles.ROLES`. ``faults``: a fault SPEC (text or parsed) injected into the
+    instruments; its seed defaults to ``seed``. Raises :class:`LabctlError` when a port cannot be
+    bound and ConfigError for a bad SPEC (before anything is started).
     """
     if port_base is not None and not 1 <= port_base <= 65535 - len(ROLES) + 1:
         raise LabctlError(f"port base {port_base} out of range 1 ... {65536 - len(ROLES)}")
     spec = parse_fault_spec(faults) if isinstance(faults, str) else faults
     wafer = VirtualWafer(seed, params)
     state = StationState(wafer)
-    servers: dict[str, LineServer] = {}
+    servers: dict[Role, LineServer] = {}
     try:
         for i, (role, instrument) in enumerate(_instruments(state, seed).items()):
             port = 0 if port_base is None else port_base + i
@@ -131,7 +130,7 @@ def start_sim_station(
     return SimStationServer(wafer, state, servers, host, spec)
 
 
-def _injector(spec: FaultSpec | None, role: str, seed: int) -> InstrumentFaults | None:
+def _injector(spec: FaultSpec | None, role: Role, seed: int) -> InstrumentFaults | None:
     if spec is None or spec.empty:
         return None
     return InstrumentFaults.for_role(spec, role, seed)

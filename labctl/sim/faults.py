@@ -25,27 +25,26 @@ from typing import Literal
 import numpy as np
 
 from labctl.core.errors import ConfigError
+from labctl.core.roles import ROLES, Role
 
-#: Roles of the simulated station, in port order (labctl.sim.embedded.ROLES).
-ROLE_NAMES: tuple[str, ...] = ("prober", "read_smu", "gate_smu", "controller")
-#: Targets a SPEC group may name besides a role.
-GROUP_TARGETS: dict[str, tuple[str, ...]] = {
-    **{role: (role,) for role in ROLE_NAMES},
-    "smu": ("read_smu", "gate_smu"),
-    "all": ROLE_NAMES,
+#: Targets a SPEC group may name: a role, or a group of roles.
+GROUP_TARGETS: dict[str, tuple[Role, ...]] = {
+    **{role.value: (role,) for role in ROLES},
+    "smu": (Role.READ_SMU, Role.GATE_SMU),
+    "all": ROLES,
 }
 #: Station-wide settings (a group without a target, or ``station:``).
 STATION_SETTINGS = ("seed", "contact_loss")
 #: Per-instrument probabilities, and the roles each applies to.
-PROBABILITIES: dict[str, tuple[str, ...]] = {
-    "timeout": ROLE_NAMES,
-    "delay": ROLE_NAMES,
-    "garble": ROLE_NAMES,
-    "drop": ROLE_NAMES,
-    "refuse": ROLE_NAMES,
-    "restart": ROLE_NAMES,
-    "error": ("prober",),
-    "compliance": ("read_smu", "gate_smu"),
+PROBABILITIES: dict[str, tuple[Role, ...]] = {
+    "timeout": ROLES,
+    "delay": ROLES,
+    "garble": ROLES,
+    "drop": ROLES,
+    "refuse": ROLES,
+    "restart": ROLES,
+    "error": (Role.PROBER,),
+    "compliance": (Role.READ_SMU, Role.GATE_SMU),
 }
 DEFAULT_DELAY_s = 2.0
 MAX_DELAY_s = 60.0
@@ -83,11 +82,11 @@ class RoleFaults:
 class FaultSpec:
     """A parsed fault SPEC: rates per role, the contact-loss rate and the seed (None: wafer's)."""
 
-    roles: Mapping[str, RoleFaults] = field(default_factory=dict)
+    roles: Mapping[Role, RoleFaults] = field(default_factory=dict)
     contact_loss: float = 0.0  # per read-SMU acquisition in contact
     seed: int | None = None
 
-    def role(self, name: str) -> RoleFaults:
+    def role(self, name: Role) -> RoleFaults:
         return self.roles.get(name, RoleFaults())
 
     @property
@@ -105,7 +104,7 @@ class FaultSpec:
         if station:
             groups.append(",".join(station))
         defaults = RoleFaults()
-        for role in ROLE_NAMES:
+        for role in ROLES:
             faults = self.role(role)
             settings = [
                 f"{f.name}={getattr(faults, f.name)!r}"
@@ -123,7 +122,7 @@ def parse_fault_spec(text: str) -> FaultSpec:
         raise ConfigError(f"fault spec must be a string, got {type(text).__name__}")
     if len(text) > _SPEC_LENGTH_LIMIT:
         raise ConfigError(f"fault spec too long ({len(text)} characters)")
-    roles: dict[str, dict[str, float]] = {}
+    roles: dict[Role, dict[str, float]] = {}
     station: dict[str, float] = {}  # seed (int) and contact_loss
     for raw_group in text.split(";"):
         group = raw_group.strip()
@@ -208,7 +207,7 @@ def _store(values: dict[str, float], name: str, value: float, where: str, group:
 
 
 def _store_role_setting(
-    roles: dict[str, dict[str, float]], targets: tuple[str, ...], name: str, value: float,
+    roles: dict[Role, dict[str, float]], targets: tuple[Role, ...], name: str, value: float,
     group: str,
 ) -> None:
     applicable = targets if name == "delay_s" else tuple(
@@ -277,16 +276,16 @@ class AcquisitionFaults:
 class InstrumentFaults:
     """The fault decisions of one instrument; thread-safe (one server thread per connection)."""
 
-    def __init__(self, role: str, faults: RoleFaults, seed: int, contact_loss: float = 0.0
+    def __init__(self, role: Role, faults: RoleFaults, seed: int, contact_loss: float = 0.0
                  ) -> None:
-        if role not in ROLE_NAMES:
+        if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        self.role = role
+        self.role = Role(role)
         self.faults = faults
-        self.contact_loss = contact_loss if role == "read_smu" else 0.0
+        self.contact_loss = contact_loss if role == Role.READ_SMU else 0.0
         self.counts = FaultCounts()
         self._lock = threading.Lock()
-        role_index = ROLE_NAMES.index(role)
+        role_index = ROLES.index(self.role)
         names = [*PROBABILITIES, "contact_loss", "garble_mode"]
         self._rngs = {
             name: np.random.default_rng([seed, role_index, k, _FAULT_STREAM])
@@ -294,7 +293,7 @@ class InstrumentFaults:
         }
 
     @classmethod
-    def for_role(cls, spec: FaultSpec, role: str, seed: int) -> InstrumentFaults:
+    def for_role(cls, spec: FaultSpec, role: Role, seed: int) -> InstrumentFaults:
         return cls(role, spec.role(role), spec.seed if spec.seed is not None else seed,
                    spec.contact_loss)
 
@@ -365,7 +364,7 @@ class InstrumentFaults:
 
     def _answers_sci(self, line: str) -> bool:
         """Prober SCI commands (every one replies); IEEE 488.2 ``*`` commands are exempt."""
-        return self.role == "prober" and not line.lstrip().startswith("*")
+        return self.role == Role.PROBER and not line.lstrip().startswith("*")
 
 
 def garble(text: str, rng: np.random.Generator) -> str:

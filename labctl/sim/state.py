@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from labctl.core.roles import Role
 from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.wafer import DieModel, VirtualWafer, noise_current_A
 
@@ -34,10 +35,6 @@ DIE_PITCH_UM = 15000.0
 
 #: How far (um) the chuck may be off a die site and the probes still land on its pads.
 PAD_TOLERANCE_UM = 1.0
-
-#: Roles of the two SMUs.
-READ_SMU = "read_smu"
-GATE_SMU = "gate_smu"
 
 #: Third seed word of the generator for readings with no die under the probes.
 _OPEN_CIRCUIT_STREAM = 0x0FF
@@ -106,7 +103,7 @@ class StationState:
         self.lock = threading.RLock()
         self.prober = ProberState()
         self.controller = ControllerState()
-        self.smus: dict[str, SmuState] = {READ_SMU: SmuState(), GATE_SMU: SmuState()}
+        self.smus: dict[Role, SmuState] = {Role.READ_SMU: SmuState(), Role.GATE_SMU: SmuState()}
         #: The probes slid off the pads (the ``contact_loss`` fault): an open circuit although
         #: the prober still reports contact height. Any chuck motion re-seats them.
         self.contact_lost = False
@@ -177,13 +174,13 @@ class StationState:
             raise ValueError(f"n_points must be >= 1, got {n_points}")
         with self.lock:
             ctl = self.controller
-            read = self.smus[READ_SMU]
+            read = self.smus[Role.READ_SMU]
             indices = self._advance_scan(n_points)
             die = self.contacted_die()
             closed = ctl.routed and read.output_on and read.source_function == "VOLT"
             if die is None or not closed:
                 return self.open_circuit_current_A(n_points, read.nplc)
-            v_gate_V = self.smus[GATE_SMU].sourcing_voltage_V
+            v_gate_V = self.smus[Role.GATE_SMU].sourcing_voltage_V
             if ctl.scan_mode == "INFER":
                 return self._infer_readings_A(die, indices, v_gate_V, read.nplc)
             cols = self.tile_shape()[1]
@@ -227,7 +224,7 @@ class StationState:
         if n_points < 1:
             raise ValueError(f"n_points must be >= 1, got {n_points}")
         with self.lock:
-            gate = self.smus[GATE_SMU]
+            gate = self.smus[Role.GATE_SMU]
             die = self.contacted_die()
             if die is None or not gate.output_on or gate.source_function != "VOLT":
                 return self.open_circuit_current_A(n_points, gate.nplc)

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from drivers.array_controller import PULSE_WIDTH_RANGE_s
 from drivers.keithley2450 import CURRENT_LIMIT_RANGE_A
 from labctl.core.errors import ConfigError
+from labctl.core.roles import Role
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,11 +26,11 @@ else:  # pragma: no cover - Python 3.10
 #: Driver name -> what it drives; the station module maps names to classes.
 DRIVER_NAMES = ("velox", "keithley2450", "array_controller")
 #: Role -> the driver it must use.
-ROLE_DRIVERS: dict[str, str] = {
-    "prober": "velox",
-    "read_smu": "keithley2450",
-    "gate_smu": "keithley2450",
-    "controller": "array_controller",
+ROLE_DRIVERS: dict[Role, str] = {
+    Role.PROBER: "velox",
+    Role.READ_SMU: "keithley2450",
+    Role.GATE_SMU: "keithley2450",
+    Role.CONTROLLER: "array_controller",
 }
 DEFAULT_VISA_LIBRARY = "@py"
 DEFAULT_TIMEOUT_s = 5.0
@@ -55,7 +56,7 @@ class Limits:
 class InstrumentConfig:
     """One instrument of the station: its role, driver name, VISA resource and timeout."""
 
-    role: str
+    role: Role
     driver: str
     resource: str
     timeout_s: float = DEFAULT_TIMEOUT_s
@@ -67,7 +68,8 @@ class StationConfig:
 
     name: str
     limits: Limits
-    instruments: Mapping[str, InstrumentConfig]
+    #: keyed by role, in the order of :data:`labctl.core.roles.ROLES`.
+    instruments: Mapping[Role, InstrumentConfig]
     visa_library: str = DEFAULT_VISA_LIBRARY
     source: Path | None = field(default=None, compare=False)
 
@@ -104,7 +106,7 @@ def parse_station_config(document: Mapping[str, Any], source: Path | None = None
 
 
 def sim_station_config(
-    resources: Mapping[str, str], path: Path = SIM_STATION_FILE
+    resources: Mapping[Role, str], path: Path = SIM_STATION_FILE
 ) -> StationConfig:
     """The ``data/stations/sim.toml`` station with the embedded simulator's resource strings."""
     config = load_station_config(path)
@@ -144,7 +146,7 @@ def _parse_limits(check: _Checker, table: Mapping[str, Any]) -> Limits:
     return limits
 
 
-def _parse_instruments(check: _Checker, table: Mapping[str, Any]) -> dict[str, InstrumentConfig]:
+def _parse_instruments(check: _Checker, table: Mapping[str, Any]) -> dict[Role, InstrumentConfig]:
     check.keys("[instruments]", table, required=tuple(ROLE_DRIVERS), optional=())
     instruments = {}
     for role, expected_driver in ROLE_DRIVERS.items():

@@ -21,6 +21,7 @@ import pyvisa
 from pymeasure.adapters import VISAAdapter
 
 from labctl.core.errors import InstrumentError
+from labctl.core.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RoleAdapter(VISAAdapter):
 
     connection: Any
 
-    def __init__(self, role: str, resource: str, visa_library: str, **kwargs: Any) -> None:
+    def __init__(self, role: Role, resource: str, visa_library: str, **kwargs: Any) -> None:
         self.role = role
         self.resource = resource
         #: An I/O failure left this connection in an unknown state: reopen before trusting it.

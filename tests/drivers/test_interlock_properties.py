@@ -16,9 +16,10 @@ from pymeasure.adapters import Adapter
 from drivers.array_controller import ArrayController
 from drivers.keithley2450 import LabctlKeithley2450
 from labctl.core.errors import InstrumentError, SafetyError
+from labctl.core.roles import Role
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
-from labctl.sim.state import READ_SMU, StationState
+from labctl.sim.state import StationState
 from labctl.sim.wafer import VirtualWafer
 
 MAX_READ_V = 0.2
@@ -53,7 +54,7 @@ class InProcessAdapter(Adapter):
 
 def smu_bench() -> tuple[LabctlKeithley2450, StationState]:
     state = StationState(_WAFER)
-    instrument = Keithley2450Instrument(state, READ_SMU, serial="P")
+    instrument = Keithley2450Instrument(state, Role.READ_SMU, serial="P")
     driver = LabctlKeithley2450(InProcessAdapter(instrument), max_source_voltage_V=MAX_READ_V)
     driver.max_current_limit_A = COMPLIANCE_A
     return driver, state
@@ -125,7 +126,7 @@ def test_no_message_sequence_lets_an_smu_exceed_the_station_limits(messages: lis
     for command in messages:
         sent_before = len(driver.adapter.sent)
         _send(driver, command)
-        smu = state.smus[READ_SMU]
+        smu = state.smus[Role.READ_SMU]
         if smu.output_on:
             assert abs(smu.source_voltage_V) <= MAX_READ_V + 1e-12, command
             assert smu.current_limit_A <= COMPLIANCE_A * (1 + 1e-9), command

@@ -17,7 +17,8 @@ from sim_fixtures import RawClient, visa_open, visa_rm  # noqa: F401 (fixtures)
 
 from labctl.cli.main import main
 from labctl.core.errors import LabctlError
-from labctl.sim.embedded import ROLES, start_sim_station
+from labctl.core.roles import ROLES
+from labctl.sim.embedded import start_sim_station
 from labctl.sim.servers.base import LineServer
 
 

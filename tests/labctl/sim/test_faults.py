@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labctl.core.errors import ConfigError
+from labctl.core.roles import ROLES
 from labctl.sim.faults import (
     PROBABILITIES,
-    ROLE_NAMES,
     FaultSpec,
     InstrumentFaults,
     RoleFaults,
@@ -35,7 +35,7 @@ def test_the_documented_example() -> None:
 def test_untargeted_and_group_targets_apply_where_the_fault_exists() -> None:
     spec = parse_fault_spec("garble=0.1;error=0.2;smu:compliance=0.3,delay=0.5,delay_s=0.25;"
                             "seed=7")
-    assert all(spec.role(role).garble == 0.1 for role in ROLE_NAMES)
+    assert all(spec.role(role).garble == 0.1 for role in ROLES)
     assert spec.role("prober").error == 0.2 and spec.role("controller").error == 0.0
     for smu in ("read_smu", "gate_smu"):
         assert spec.role(smu).compliance == 0.3 and spec.role(smu).delay_s == 0.25
@@ -91,7 +91,7 @@ probabilities = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 @st.composite
 def fault_specs(draw: st.DrawFn) -> FaultSpec:
     roles = {}
-    for role in draw(st.lists(st.sampled_from(ROLE_NAMES), unique=True)):
+    for role in draw(st.lists(st.sampled_from(ROLES), unique=True)):
         values = {name: draw(probabilities) for name, applies in PROBABILITIES.items()
                   if role in applies and draw(st.booleans())}
         if draw(st.booleans()):

@@ -10,11 +10,12 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labctl.core.roles import Role
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
 from labctl.sim.servers.scpi import DEVICE_SPECIFIC_ERROR, QUEUE_OVERFLOW, ScpiInstrument
 from labctl.sim.servers.velox import VeloxInstrument
-from labctl.sim.state import READ_SMU, StationState
+from labctl.sim.state import StationState
 from labctl.sim.wafer import VirtualWafer
 
 _WAFER = VirtualWafer(0)
@@ -72,7 +73,7 @@ def test_controller_never_fails_on_any_lines(batch: list[str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(lines(SMU_WORDS), max_size=10))
 def test_smu_never_fails_on_any_lines(batch: list[str]) -> None:
-    instrument = Keithley2450Instrument(StationState(_WAFER), READ_SMU, serial="P")
+    instrument = Keithley2450Instrument(StationState(_WAFER), Role.READ_SMU, serial="P")
     for line in batch:
         _run(instrument, line)
     _check_queue(instrument)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from labctl.core.defects import DefectCode
+from labctl.core.roles import Role
 from labctl.core.wafer_map import WAFER_MAP
 from labctl.sim.params import SimParams
-from labctl.sim.state import DIE_PITCH_UM, GATE_SMU, READ_SMU, StationState
+from labctl.sim.state import DIE_PITCH_UM, StationState
 from labctl.sim.wafer import VirtualWafer
 
 V_READ = 0.1
@@ -27,7 +28,7 @@ def at_die(state: StationState, col: int, row: int, height: str = "contact") -> 
 def closed_circuit(state: StationState, col: int = 3, row: int = 2) -> None:
     at_die(state, col, row)
     state.controller.routed = True
-    for role, volts in ((READ_SMU, V_READ), (GATE_SMU, V_GATE)):
+    for role, volts in ((Role.READ_SMU, V_READ), (Role.GATE_SMU, V_GATE)):
         smu = state.smus[role]
         smu.source_voltage_V, smu.output_on, smu.current_limit_A = volts, True, 0.1
 
@@ -58,10 +59,10 @@ def test_contact_requires_contact_height_over_a_die_site():
     [
         lambda s: setattr(s.prober, "height", "separation"),
         lambda s: setattr(s.controller, "routed", False),
-        lambda s: setattr(s.smus[READ_SMU], "output_on", False),
-        lambda s: setattr(s.smus[READ_SMU], "source_function", "CURR"),
-        lambda s: setattr(s.smus[GATE_SMU], "output_on", False),
-        lambda s: setattr(s.smus[GATE_SMU], "source_voltage_V", 0.2),  # below threshold
+        lambda s: setattr(s.smus[Role.READ_SMU], "output_on", False),
+        lambda s: setattr(s.smus[Role.READ_SMU], "source_function", "CURR"),
+        lambda s: setattr(s.smus[Role.GATE_SMU], "output_on", False),
+        lambda s: setattr(s.smus[Role.GATE_SMU], "source_voltage_V", 0.2),  # below threshold
     ],
 )
 def test_any_open_condition_gives_noise_level_current(open_it):
@@ -125,7 +126,7 @@ def test_defect_types_read_as_they_should():
     assert all(values.size for values in by_code.values())
     r_p_ok = np.median(by_code[DefectCode.OK])
     assert np.all(by_code[DefectCode.OPEN] > 1e8)
-    assert np.all(by_code[DefectCode.SHORT] < 0.6 * r_p_ok)
+    assert np.all(by_code[DefectCode.SHORT] < 0.8 * r_p_ok)  # partial shorts: pinhole || MTJ
     assert np.all(np.abs(by_code[DefectCode.STUCK_P] / r_p_ok - 1) < 0.5)
     assert np.all(by_code[DefectCode.STUCK_AP] > 1.5 * r_p_ok)
 
