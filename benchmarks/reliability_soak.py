@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from labctl.core.roles import Role
 from labctl.sim.embedded import start_sim_station
 from labctl.sim.faults import FaultCounts, FaultSpec, parse_fault_spec
 from labctl.sim.params import SimParams
@@ -35,8 +36,8 @@ SOAK_FAULTS = (
     "prober:error=0.01;smu:compliance=0.01;contact_loss=0.02"
 )
 #: VISA timeouts of the soak (s): short, so that a lost reply costs little time.
-SOAK_TIMEOUTS_s: Mapping[str, float] = {
-    "prober": 0.5, "read_smu": 1.0, "gate_smu": 0.5, "controller": 0.5,
+SOAK_TIMEOUTS_s: Mapping[Role, float] = {
+    Role.PROBER: 0.5, Role.READ_SMU: 1.0, Role.GATE_SMU: 0.5, Role.CONTROLLER: 0.5,
 }
 #: Deviations beyond this many read-noise sigmas count as different data.
 MAX_DEVIATION_SIGMAS = 6.0
@@ -78,7 +79,7 @@ def sweep_in_process(
     *,
     cycles: int = 2,
     retry_attempts: int = 4,
-    timeouts_s: Mapping[str, float] = SOAK_TIMEOUTS_s,
+    timeouts_s: Mapping[Role, float] = SOAK_TIMEOUTS_s,
 ) -> SoakRun:
     """Sweep ``dies`` of the simulated wafer ``wafer_seed`` into ``out`` with ``faults``."""
     spec = parse_fault_spec(faults) if isinstance(faults, str) else faults
