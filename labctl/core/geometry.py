@@ -19,3 +19,7 @@ DEFAULT_LAYER_SIZES: tuple[int, ...] = (
 #: this or more is open. The station caps readings here instead of returning infinity, so every
 #: resistance array stays finite.
 READ_CAP_OHM: float = 1e12
+
+#: Default read bias of the sweep's characterisation (V), as in data/stations/sim.toml: low
+#: enough not to disturb a cell, high enough to read it well above the noise floor.
+DEFAULT_READ_VOLTAGE_V: float = 0.1

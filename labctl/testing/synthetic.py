@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labctl.core.defects import DefectCode
-from labctl.core.geometry import DEFAULT_TILE_SHAPES
+from labctl.core.geometry import DEFAULT_READ_VOLTAGE_V, DEFAULT_TILE_SHAPES
 from labctl.core.wafer_map import ALL_DIE_NAMES
 from labctl.sim.defects_model import apply_defect_physics, apply_line_failures, draw_cell_defects
 from labctl.sim.params import SimParams
@@ -37,7 +37,7 @@ class SyntheticParams:
 
     cell: SimParams = field(default_factory=SimParams)
     #: read bias (the station's default read voltage) and integration time.
-    v_read_V: float = 0.1
+    v_read_V: float = DEFAULT_READ_VOLTAGE_V
     nplc: float = 1.0
     #: fraction of cells with a random defect, typed by the cell model's defect weights.
     defect_rate: float = 0.01
