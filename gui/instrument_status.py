@@ -1,7 +1,8 @@
 """One read-only look at every instrument of a connected station, for the instruments panel.
 
 Only queries are sent (no setting changes), and each role is read on its own, so one instrument
-that does not answer shows as an error without hiding the others.
+that does not answer shows as an error without hiding the others. The per-instrument readers are
+the station's own (labctl.station.status).
 """
 
 from __future__ import annotations
@@ -11,34 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from drivers.keithley2450 import LabctlKeithley2450
-from drivers.velox import CONTACT_TOLERANCE_um
 from labctl.core.roles import Role
 from labctl.station.station import Station
+from labctl.station.status import (
+    ControllerStatus,
+    ProberStatus,
+    SmuStatus,
+    read_controller_status,
+    read_prober_status,
+    read_smu_status,
+)
 
 T = TypeVar("T")
-
-@dataclass(frozen=True)
-class ProberStatus:
-    map_position: tuple[int, int] | None
-    chuck_um: tuple[float, float, float]
-    in_contact: bool
-
-
-@dataclass(frozen=True)
-class SmuStatus:
-    output_on: bool
-    level_V: float
-    compliance_A: float
-    tripped: bool
-
-
-@dataclass(frozen=True)
-class ControllerStatus:
-    routed: bool
-    tile: int
-    row: int
-    column: int
 
 
 @dataclass(frozen=True)
@@ -76,40 +61,15 @@ def read_instrument_status(station: Station) -> InstrumentStatus:
         value = attempt(role, functools.partial(_identity, driver))
         if value is not None:
             idn[role] = value
-    prober = attempt(Role.PROBER, lambda: _prober_status(station))
+    prober = attempt(Role.PROBER, lambda: read_prober_status(station.prober))
     smus: dict[Role, SmuStatus] = {}
     for role, smu in ((Role.READ_SMU, station.read_smu), (Role.GATE_SMU, station.gate_smu)):
-        status = attempt(role, functools.partial(_smu_status, smu))
+        status = attempt(role, functools.partial(read_smu_status, smu, with_trip=True))
         if status is not None:
             smus[role] = status
-    controller = attempt(Role.CONTROLLER, lambda: _controller_status(station))
+    controller = attempt(Role.CONTROLLER, lambda: read_controller_status(station.controller))
     return InstrumentStatus(idn, prober, smus, controller, errors)
 
 
 def _identity(driver: Any) -> str:
     return str(driver.id).strip()
-
-
-def _prober_status(station: Station) -> ProberStatus:
-    x_um, y_um, z_um = (float(v) for v in station.prober.chuck_position)
-    position: tuple[int, int] | None
-    try:
-        col, row = station.prober.map_position
-        position = (int(col), int(row))
-    except Exception:  # no die under the probes yet (before the first step)
-        position = None
-    return ProberStatus(position, (x_um, y_um, z_um), abs(z_um) <= CONTACT_TOLERANCE_um)
-
-
-def _smu_status(smu: LabctlKeithley2450) -> SmuStatus:
-    return SmuStatus(
-        output_on=bool(smu.source_enabled),
-        level_V=float(smu.source_voltage),
-        compliance_A=float(smu.compliance_current),
-        tripped=bool(smu.compliance_tripped),
-    )
-
-
-def _controller_status(station: Station) -> ControllerStatus:
-    ctrl: Any = station.controller
-    return ControllerStatus(bool(ctrl.routed), int(ctrl.tile), int(ctrl.row), int(ctrl.column))

@@ -271,7 +271,8 @@ class InstrumentsPanel(QWidget):
             self._set(role, "output", "ON" if smu.output_on else "off", warn=smu.output_on)
             self._set(role, "level", format_si(smu.level_V, "V"))
             self._set(role, "compliance", format_si(smu.compliance_A, "A"))
-            self._set(role, "trip", "TRIPPED" if smu.tripped else "no", error=smu.tripped)
+            tripped = bool(smu.tripped)
+            self._set(role, "trip", "TRIPPED" if tripped else "no", error=tripped)
         if status.controller is not None:
             c = status.controller
             self._set(Role.CONTROLLER, "routing", "ON" if c.routed else "off", warn=c.routed)
