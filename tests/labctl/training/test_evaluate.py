@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -100,3 +103,98 @@ def test_named_and_virtual_dies() -> None:
     virtual = evaluate_virtual_dies(net, x, y, sampler, n_dies=23, chunk_dies=10)
     assert virtual.errors.shape == (23,) and np.all((virtual.errors >= 0) & (virtual.errors <= 1))
     assert virtual.std_error > 0  # defect draws differ
+
+
+def random_binary_problem(
+    n_images: int, n_inputs: int, n_classes: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary inputs about as sparse as the MNIST pixels (13 % ones)."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy((rng.random((n_images, n_inputs)) < 0.13).astype(np.float32))
+    return x, torch.from_numpy(rng.integers(0, n_classes, n_images))
+
+
+def perturbed_network(sizes: tuple[int, ...], seed: int) -> BinaryNetwork:
+    """A network with biases and some negative scales, so that every comparator case occurs."""
+    g = torch.Generator().manual_seed(seed)
+    net = BinaryNetwork(sizes, generator=g)
+    with torch.no_grad():
+        for scale, bias in zip(net.scale, net.bias, strict=True):
+            scale.mul_(torch.where(torch.rand(scale.shape, generator=g) < 0.3, -1.0, 1.0))
+            bias.copy_(torch.randn(bias.shape, generator=g) * 0.5)
+    return net
+
+
+@pytest.mark.parametrize("sizes", [(40, 16, 10), (40, 16, 12, 10), (40, 10)])
+def test_sparse_path_gives_the_loops_predictions_on_defective_dies(
+    monkeypatch: pytest.MonkeyPatch, sizes: tuple[int, ...]
+) -> None:
+    shapes = tuple((max(a, b), max(a, b)) for a, b in itertools.pairwise(sizes))
+    # Shorts, opens and stuck cells at several rates: their cells contribute forced values.
+    dies = [
+        synthetic_die(f"die_{i:02d}_00", seed=10 + i, shapes=shapes, rates=(0.04, 0.03, 0.02, 0.02))
+        for i in range(7)
+    ]
+    responses = die_responses(dies)
+    x, y = random_binary_problem(240, sizes[0], sizes[-1], seed=1)
+    net = perturbed_network(sizes, seed=2)
+    monkeypatch.setattr(evaluate_module, "_DIES_PER_CHUNK", 3)
+    monkeypatch.setattr(evaluate_module, "_MAX_PASS_ELEMENTS", 2000)
+    batched = die_errors(net, x, y, responses)
+    looped = die_errors_loop(net, x, y, responses)
+    np.testing.assert_array_equal(batched[0], looped[0])
+    np.testing.assert_allclose(batched[1], looped[1], rtol=1e-5)
+    assert len(set(batched[0].tolist())) > 1  # the dies really differ
+    # Image by image (each alone is right or wrong on each die): the same predictions.
+    for i in range(0, 240, 6):
+        alone = die_errors(net, x[i : i + 1], y[i : i + 1], responses)[0]
+        np.testing.assert_array_equal(
+            alone, die_errors_loop(net, x[i : i + 1], y[i : i + 1], responses)[0]
+        )
+
+
+def test_dense_path_for_inputs_that_are_not_binary() -> None:
+    x, y = random_binary_problem(200, 12, 4, seed=3)
+    x = x * 0.5 + 0.25 * torch.rand(x.shape, generator=torch.Generator().manual_seed(4))
+    responses = die_responses(toy_dies(5))
+    net = perturbed_network((12, 8, 4), seed=5)
+    batched = die_errors(net, x, y, responses)
+    np.testing.assert_array_equal(batched[0], die_errors_loop(net, x, y, responses)[0])
+
+
+def test_folded_thresholds_fire_exactly_when_the_comparator_does() -> None:
+    g = torch.Generator().manual_seed(6)
+    scale = torch.randn(1, 1, 400, generator=g) * torch.logspace(-3, 3, 400).view(1, 1, -1)
+    scale[..., :20] = 0.0  # constant outputs: fire when bias >= 0
+    scale[..., 20:200] *= -1  # negative scales compare the negated sum
+    bias = torch.randn(1, 1, 400, generator=g) * 3
+    bias[..., 10:15] = 0.0
+    sign, threshold = evaluate_module.firing_thresholds(scale, bias)
+    finite = threshold.isfinite()
+    t = torch.where(finite, threshold, 0.0)
+    # Pre-activations at, just around and far from each switching point, with both signs.
+    around = [
+        t,
+        t.nextafter(torch.full_like(t, math.inf)),
+        t.nextafter(torch.full_like(t, -math.inf)),
+    ]
+    candidates = [sign * v for v in around] + [
+        torch.randn(1, 1, 400, generator=g) * 10 ** float(e) for e in range(-4, 5)
+    ]
+    for pre in [*candidates, torch.zeros(1, 1, 400), -torch.zeros(1, 1, 400)]:
+        fires = (pre * scale + bias) >= 0
+        assert torch.equal((sign * pre) >= threshold, fires)
+    assert bool(finite[..., 20:].all())  # a switching point for every neuron that has one
+
+
+def test_ties_at_the_comparator_threshold_fire_as_in_the_forward_pass() -> None:
+    # Ideal cells and zero biases: bit-line sums are small integers, often exactly 0.
+    x, y = random_binary_problem(300, 30, 10, seed=7)
+    nets = [
+        BinaryNetwork((30, 12, 10), generator=torch.Generator().manual_seed(s)) for s in range(4)
+    ]
+    stacked = BinaryNetwork.stack(nets)
+    errors, _ = die_errors(stacked, x, y, None)
+    with torch.inference_mode():
+        expected = [int((net(x)[0].argmax(dim=-1) != y).sum()) / len(y) for net in nets]
+    np.testing.assert_array_equal(errors, np.asarray(expected))
