@@ -1,8 +1,10 @@
-"""Where a die's defects are: its defect rate, random defective cells and failed rows/columns.
+"""Where a die's defects are and what they do: its defect rate, random defective cells, failed
+rows/columns, the physics of each defect type, and intermittent cells.
 
 A die's cell defect rate comes from a two-component log-normal mixture (most dies good, a few bad);
 defective cells are placed uniformly and typed by the configured weights; whole-line failures
-(a broken word or bit line) open every cell of that row or column.
+(a broken word or bit line) open every cell of that row or column. A small fraction of the working
+cells is intermittent: their reads flip at random (labctl.sim.wafer applies that at read time).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from numpy.typing import NDArray
 
 from labctl.core.defects import DefectCode
 from labctl.sim.params import SimParams
+from labctl.sim.physics import shunted_junction
 
 _TYPED_CODES = np.array(
     [DefectCode.SHORT, DefectCode.OPEN, DefectCode.STUCK_P, DefectCode.STUCK_AP], dtype=np.uint8
@@ -64,18 +67,31 @@ def apply_defect_physics(
     state_ap: NDArray[np.bool_],
     params: SimParams,
 ) -> None:
-    """Give shorts and opens their resistance (no TMR) and pin stuck cells' state, in place."""
+    """Give shorts a pinhole in parallel with their junction (partial short, a few % TMR left),
+    opens their resistance (no TMR), and pin stuck cells' state; in place.
+
+    r_p_ohm and tmr0 must hold the cells' intact junction values; for shorts they become the
+    effective values of junction and pinhole together (labctl.sim.physics.shunted_junction).
+    """
     shorts = defects == DefectCode.SHORT
     opens = defects == DefectCode.OPEN
-    r_p_ohm[shorts] = params.r_short_median_ohm * np.exp(
+    r_pin = params.r_short_median_ohm * np.exp(
         params.r_short_sigma_log * rng.standard_normal(int(shorts.sum()))
     )
+    r_p_ohm[shorts], tmr0[shorts] = shunted_junction(r_p_ohm[shorts], tmr0[shorts], r_pin)
     r_p_ohm[opens] = params.r_open_median_ohm * np.exp(
         params.r_open_sigma_log * rng.standard_normal(int(opens.sum()))
     )
-    tmr0[shorts | opens] = 0.0
+    tmr0[opens] = 0.0
     state_ap[defects == DefectCode.STUCK_P] = False
     state_ap[defects == DefectCode.STUCK_AP] = True
+
+
+def draw_intermittent(
+    rng: np.random.Generator, defects: NDArray[np.uint8], params: SimParams
+) -> NDArray[np.bool_]:
+    """(rows, cols) mask of intermittent cells: working cells whose reads sometimes flip."""
+    return (defects == DefectCode.OK) & (rng.random(defects.shape) < params.intermittent_fraction)
 
 
 def apply_line_failures(

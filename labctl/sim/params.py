@@ -1,8 +1,10 @@
 """Every number of the virtual wafer's physics in one frozen, validated parameter set.
 
-Defaults are textbook STT-MRAM / 1T-1MTJ values; docs/model.md gives each one's unit, meaning and
-source, and says which are assumptions. Log-normal spreads are given as the standard deviation of
-the natural logarithm (``*_sigma_log``): 0.05 means about 5 % relative spread.
+Each field's comment gives its unit and where the default comes from: a paper, a textbook
+derivation, or "assumption" with the plausible literature range; docs/model.md has the same
+table with the references in full. Log-normal spreads are the standard deviation of the natural
+logarithm (``*_sigma_log``): 0.05 means about 5 % relative spread. Any field can be set from a TOML
+file (labctl.sim.params_file).
 """
 
 from __future__ import annotations
@@ -16,93 +18,127 @@ from labctl.core.geometry import DEFAULT_TILE_SHAPES
 
 @dataclass(frozen=True)
 class SimParams:
-    """Physics of the simulated dies: geometry, resistances, noise, switching and defects."""
+    """Physics of the simulated dies: geometry, resistances, noise, switching, defects, wires."""
 
     # --- geometry -------------------------------------------------------------------------------
-    #: (rows, cols) of each crossbar tile: layers of a 196-100-10 binary network by default.
+    #: (rows, cols) of each crossbar tile: layers of a 196-100-10 binary network by default
+    #: (Borders et al., Phys. Rev. Applied 21, 054028 (2024): ~20 000 MTJs per die).
     tile_shapes: tuple[tuple[int, int], ...] = DEFAULT_TILE_SHAPES
 
     # --- MTJ resistance and TMR -----------------------------------------------------------------
-    #: wafer median of the parallel-state resistance R_P (RA ~ 5 ohm um^2 at ~45 nm diameter).
+    #: ohm; wafer median R_P. Textbook: RA ~ 5 ohm um^2 at ~45 nm diameter; range 1-10 kOhm.
     r_p_median_ohm: float = 3000.0
-    #: die-to-die spread of a die's median R_P.
+    #: -; die-to-die spread of a die's median R_P. Assumption (wafer RA non-uniformity 2-10 %).
     r_p_die_sigma_log: float = 0.05
-    #: device-to-device spread of R_P within a die.
+    #: -; cell-to-cell spread of R_P within a die. Textbook: a few % (range 2-10 %).
     r_p_device_sigma_log: float = 0.04
-    #: wafer median zero-bias TMR = (R_AP - R_P) / R_P, as a fraction (1.5 = 150 %).
+    #: fraction; wafer median zero-bias TMR (1.5 = 150 %). CoFeB/MgO at room temperature:
+    #: 100-200 % in memory stacks (textbook; range 0.8-2.5).
     tmr_median: float = 1.5
-    #: die-to-die spread of a die's median TMR.
+    #: -; die-to-die spread of a die's median TMR. Assumption (range 2-10 %).
     tmr_die_sigma_log: float = 0.04
-    #: device-to-device spread of TMR within a die.
+    #: -; cell-to-cell spread of TMR within a die. Assumption (range 2-10 %).
     tmr_device_sigma_log: float = 0.05
-    #: bias at which TMR has dropped to half: TMR(V) = TMR0 / (1 + (V / V_half)^2).
+    #: V; bias at which TMR has halved: TMR(V) = TMR0 / (1 + (V / V_half)^2). MgO junctions lose
+    #: TMR strongly above ~0.5 V (Gonzalez-Ruano et al., arXiv:2110.05061); alumina junctions
+    #: halve at 0.22-0.23 V (IBM, J. Appl. Phys. 1998). Range 0.3-1.1 V.
     tmr_v_half_V: float = 0.5
 
     # --- access transistor ----------------------------------------------------------------------
-    #: median on-resistance at the nominal gate voltage.
+    #: ohm; median on-resistance at the nominal gate voltage. Derived: R_on = 1 / (k' (W/L) V_ov)
+    #: with the 65 nm textbook k' = 470 uA/V^2 (Sedra/Smith) gives 0.95 kOhm at W/L = 3,
+    #: V_ov = 0.75 V; a cell sized to drive ~100 uA write currents. Range 1-5 kOhm.
     r_on_median_ohm: float = 1000.0
-    #: device-to-device spread of the on-resistance.
+    #: -; cell-to-cell spread of R_on. Assumption (V_th and mobility variation; range 2-10 %).
     r_on_device_sigma_log: float = 0.05
-    #: word-line (gate) voltage at which r_on_median_ohm holds.
+    #: V; word-line (gate) voltage at which r_on_median_ohm holds. Assumption: core supply of a
+    #: 65-130 nm node (range 1.0-1.5 V).
     v_gate_nominal_V: float = 1.2
-    #: median threshold voltage; at or below it the transistor is off (no read current).
+    #: V; median NMOS threshold: at or below it no read current. Assumption (range 0.3-0.5 V).
     v_threshold_V: float = 0.45
-    #: die-to-die spread of the threshold voltage (normal, volts).
+    #: V; die-to-die spread of the threshold voltage (normal). Assumption (range 10-30 mV).
     v_threshold_die_sigma_V: float = 0.02
 
     # --- read noise -----------------------------------------------------------------------------
-    #: relative current noise (1 sigma) at NPLC = 1; scales as 1 / sqrt(NPLC).
+    #: fraction; relative current noise (1 sigma) at NPLC = 1, falling as 1 / sqrt(NPLC).
+    #: Assumption (device 1/f plus bench noise; range 0.1-1 %).
     read_noise_rel_nplc1: float = 0.003
-    #: absolute current noise floor (1 sigma) at NPLC = 1; scales as 1 / sqrt(NPLC).
+    #: A; absolute noise floor (1 sigma) at NPLC = 1. Assumption: SMU low-current noise plus
+    #: probe leakage (range 0.1-10 pA).
     noise_floor_A_nplc1: float = 1e-12
 
     # --- switching (thermally activated, critical voltage at the cell terminals) ----------------
-    #: median critical voltage of P -> AP switching.
+    #: V; median critical voltage of P -> AP switching. Textbook STT: 0.3-0.6 V.
     vc_p2ap_median_V: float = 0.45
-    #: median critical voltage of AP -> P switching (lower: the AP -> P direction is easier).
+    #: V; median critical voltage of AP -> P (lower: AP -> P is easier). Textbook asymmetry.
     vc_ap2p_median_V: float = 0.40
-    #: die-to-die spread of the critical voltages.
+    #: -; die-to-die spread of the critical voltages. Assumption (range 1-5 %).
     vc_die_sigma_log: float = 0.02
-    #: device-to-device spread of the critical voltages.
+    #: -; cell-to-cell spread of the critical voltages. Assumption (range 3-10 %).
     vc_device_sigma_log: float = 0.05
-    #: switching time at V = Vc; below Vc tau = tau0 exp(Delta (1 - V/Vc)), above tau0 Vc / V.
+    #: s; switching time at V = Vc; below Vc tau = tau0 exp(Delta (1 - V/Vc)), above tau0 Vc / V.
+    #: Assumption: textbook attempt time ~1 ns; 5 ns makes 10 ns pulses fail sometimes.
     switching_tau0_s: float = 5e-9
-    #: thermal stability factor Delta = E_b / k_B T of the free layer.
+    #: -; thermal stability Delta = E_b / k_B T. Textbook: 40-80 for 10-year retention.
     thermal_stability: float = 60.0
 
     # --- cell defects ---------------------------------------------------------------------------
-    #: fraction of dies drawn from the "bad die" component of the defect-rate mixture.
+    #: fraction of dies from the "bad die" component of the defect-rate mixture. Assumption.
     bad_die_probability: float = 0.10
-    #: median cell defect rate of a good die (fraction of cells).
+    #: fraction; median cell defect rate of a good die. Assumption (typical die 0.2-1 %).
     defect_rate_good_median: float = 0.0035
-    #: log-normal spread of a good die's defect rate.
+    #: -; log-normal spread of a good die's defect rate. Assumption.
     defect_rate_good_sigma_log: float = 0.4
-    #: median cell defect rate of a bad die.
+    #: fraction; median cell defect rate of a bad die. Assumption (worst dies a few %).
     defect_rate_bad_median: float = 0.025
-    #: log-normal spread of a bad die's defect rate.
+    #: -; log-normal spread of a bad die's defect rate. Assumption.
     defect_rate_bad_sigma_log: float = 0.4
-    #: upper cap on any die's random cell defect rate.
+    #: fraction; cap on any die's random cell defect rate. Assumption.
     defect_rate_max: float = 0.10
-    #: relative weights of the defect types among defective cells (normalised when drawn).
+    #: -; relative weights of the defect types (normalised when drawn). Assumption: barrier
+    #: breakdown (pinholes) the most common MTJ manufacturing defect (Wu et al., ETS 2019).
     defect_weight_short: float = 0.3
     defect_weight_open: float = 0.2
     defect_weight_stuck_p: float = 0.25
     defect_weight_stuck_ap: float = 0.25
-    #: MTJ resistance of a shorted barrier (median; log-normal spread below).
-    r_short_median_ohm: float = 50.0
+    #: ohm; median resistance of a barrier pinhole, a shunt IN PARALLEL with the junction
+    #: (partial short: the cell keeps a few % TMR). Pinholes are parallel conduction paths that
+    #: lower R and TMR (Wu et al., ETS 2019 / ITC 2018; Akerman et al., JMMM 240, 86 (2002));
+    #: a Sharvin point contact of radius 0.5-2 nm is ~0.1-1.7 kOhm. Range 100 ohm - 5 kOhm.
+    r_short_median_ohm: float = 500.0
+    #: -; log-normal spread of the pinhole resistance (2 sigma: 270 - 900 ohm). Assumption (range
+    #: 0.3-1): wider spreads give kOhm pinholes that read like low stuck-P cells, not shorts.
     r_short_sigma_log: float = 0.3
-    #: resistance of an open cell (median; log-normal spread below).
+    #: ohm; median resistance of an open cell (missing via). Assumption: current at noise level.
     r_open_median_ohm: float = 1e10
+    #: -; log-normal spread of the open resistance. Assumption.
     r_open_sigma_log: float = 0.5
-    #: mean number of whole-line (row or column) failures per die, Poisson; those cells read open.
+    #: lines/die; mean number of whole-line failures per die (Poisson; cells read open).
+    #: Assumption.
     line_failures_per_die_mean: float = 0.1
+    #: fraction of working cells that are intermittent: each read sees the opposite state with
+    #: intermittent_flip_probability (telegraph-like reads of weak or intermediate-state cells,
+    #: Wu et al., "Characterization and fault modeling of intermediate state defects in
+    #: STT-MRAM", DATE 2021). Assumption (range 1e-4 - 1e-2).
+    intermittent_fraction: float = 0.001
+    #: probability that one read of an intermittent cell sees the opposite state. Assumption
+    #: (range 0.01-0.5).
+    intermittent_flip_probability: float = 0.1
+
+    # --- wires ----------------------------------------------------------------------------------
+    #: ohm; bit-line wire resistance per cell segment: the IR drop of summed currents in INFER.
+    #: Assumption, kept low: a wide thick-metal bit line (~0.005 ohm per cell) loses ~1 % of a
+    #: 196-row tile's current. Upper-metal lines of a research chip are ~0.02-0.1 ohm per cell
+    #: (loss 4-18 %), minimum-width lines 0.5-2.5 ohm (crossbar IR-drop studies; loss 50-77 %);
+    #: see docs/model.md. 0 = linear summing, as the training's emulation assumes.
+    r_wire_bitline_ohm: float = 0.005
 
     # --- die-level gate short -------------------------------------------------------------------
-    #: probability that a die has a gross word-line (gate) short.
+    #: probability that a die has a gross word-line (gate) short. Assumption.
     gross_short_probability: float = 0.03
-    #: resistance of a gross gate short (gate SMU sees ~mA at the nominal gate voltage).
+    #: ohm; resistance of a gross gate short (the gate SMU sees ~mA). Assumption.
     r_gate_short_ohm: float = 1000.0
-    #: gate leakage conductance of a healthy die (all word lines together).
+    #: S; gate leakage of a healthy die (all word lines). Assumption (~nA; range 0.1-10 nS).
     gate_leakage_S: float = 1e-9
 
     def __post_init__(self) -> None:
@@ -111,7 +147,11 @@ class SimParams:
             if field.name == "tile_shapes":
                 continue
             value = getattr(self, field.name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise ConfigError(f"SimParams.{field.name} must be a finite number, got {value!r}")
             if value < 0:
                 raise ConfigError(f"SimParams.{field.name} must not be negative, got {value!r}")
@@ -121,6 +161,12 @@ class SimParams:
         for name in _FRACTIONS:
             if getattr(self, name) > 1:
                 raise ConfigError(f"SimParams.{name} must be <= 1, got {getattr(self, name)!r}")
+        for field in fields(self):
+            if field.name.endswith("_sigma_log") and getattr(self, field.name) > _MAX_SIGMA_LOG:
+                raise ConfigError(
+                    f"SimParams.{field.name} must be <= {_MAX_SIGMA_LOG} (a factor of "
+                    f"{math.exp(_MAX_SIGMA_LOG):.0f} per sigma), got {getattr(self, field.name)!r}"
+                )
         if sum(self.defect_weights) <= 0:
             raise ConfigError("SimParams defect_weight_* must not all be zero")
         if self.v_gate_nominal_V <= self.v_threshold_V:
@@ -141,6 +187,9 @@ class SimParams:
         """Number of 1T-1MTJ cells on one die (20 600 by default)."""
         return sum(rows * cols for rows, cols in self.tile_shapes)
 
+
+#: Largest log-normal spread accepted: beyond it a "sigma" is almost surely a unit mistake.
+_MAX_SIGMA_LOG = 3.0
 
 _STRICTLY_POSITIVE = (
     "r_p_median_ohm",
@@ -165,6 +214,8 @@ _FRACTIONS = (
     "defect_rate_max",
     "gross_short_probability",
     "read_noise_rel_nplc1",
+    "intermittent_fraction",
+    "intermittent_flip_probability",
 )
 
 

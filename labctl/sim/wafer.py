@@ -1,8 +1,11 @@
 """The virtual wafer: 36 dies of 1T-1MTJ crossbar tiles with live state, variation and defects.
 
 Each die's devices come from ``numpy.random.default_rng([seed, die_index])`` (die_index = position
-in WAFER_MAP), so a die is the same whichever order dies are visited in; read noise and switching
-draw from a second per-die generator. Dies are built lazily on first use and cached.
+in WAFER_MAP), so a die is the same whichever order dies are visited in; read noise, intermittent
+read flips and switching draw from a second per-die generator. Dies are built lazily on first use
+and cached. Single-cell reads see one cell in series with its transistor; inference sums a tile's
+bit-line currents through the resistive bit line (labctl.sim.physics.bit_line_currents_A), which
+the training's linear emulation does not.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from labctl.sim.defects_model import (
     apply_line_failures,
     draw_cell_defects,
     draw_die_defect_rate,
+    draw_intermittent,
     draw_line_failures,
 )
 from labctl.sim.params import SimParams
 from labctl.sim.physics import (
+    bit_line_currents_A,
     cell_current_A,
     mtj_resistance_ohm,
     noise_current_A,
@@ -40,13 +45,17 @@ IntArray = NDArray[np.intp]
 #: Third seed word of the dynamic (noise, switching) generator, distinct from device parameters.
 _DYNAMIC_STREAM = 1
 
+#: Defect codes whose free layer follows write pulses.
+_SWITCHABLE = np.array([DefectCode.OK, DefectCode.SHORT], dtype=np.uint8)
+
 
 @dataclass(frozen=True)
 class TileTruth:
     """Ground truth of one tile, (rows, cols) arrays, copied at the time of the call.
 
-    r_p_ohm and tmr0 are the effective MTJ values (a short's or an open's resistance, TMR 0);
-    r_on_ohm is the access transistor at the nominal gate voltage.
+    r_p_ohm and tmr0 are the effective MTJ values (a short: junction and pinhole in parallel,
+    a few % TMR; an open: its resistance, TMR 0); r_on_ohm is the access transistor at the nominal
+    gate voltage; intermittent marks working cells whose reads flip at random.
     """
 
     r_p_ohm: FloatArray
@@ -56,6 +65,7 @@ class TileTruth:
     state_ap: NDArray[np.bool_]
     vc_p2ap_V: FloatArray
     vc_ap2p_V: FloatArray
+    intermittent: NDArray[np.bool_]
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """Field name -> array."""
@@ -67,6 +77,7 @@ class TileTruth:
             "state_ap": self.state_ap,
             "vc_p2ap_V": self.vc_p2ap_V,
             "vc_ap2p_V": self.vc_ap2p_V,
+            "intermittent": self.intermittent,
         }
 
 
@@ -81,6 +92,7 @@ class _Tile:
     state_ap: NDArray[np.bool_]
     vc_p2ap_V: FloatArray
     vc_ap2p_V: FloatArray
+    intermittent: NDArray[np.bool_]
 
 
 class DieModel:
@@ -112,6 +124,9 @@ class DieModel:
         apply_line_failures([t.defects for t in self._tiles], self.line_failures)
         for tile in self._tiles:
             self._apply_defect_physics(rng, tile)
+        # Drawn last, so that every earlier draw is the same as without intermittent cells.
+        for tile in self._tiles:
+            tile.intermittent = draw_intermittent(rng, tile.defects, p)
 
     # --- construction ---------------------------------------------------------------------------
     def _draw_tile(
@@ -129,6 +144,7 @@ class DieModel:
             state_ap=rng.random(shape) < 0.5,
             vc_p2ap_V=p.vc_p2ap_median_V * vc_die_factor * vc_device[0],
             vc_ap2p_V=p.vc_ap2p_median_V * vc_die_factor * vc_device[1],
+            intermittent=np.zeros(shape, dtype=bool),
         )
 
     def _apply_defect_physics(self, rng: np.random.Generator, tile: _Tile) -> None:
@@ -155,6 +171,7 @@ class DieModel:
             state_ap=t.state_ap.copy(),
             vc_p2ap_V=t.vc_p2ap_V.copy(),
             vc_ap2p_V=t.vc_ap2p_V.copy(),
+            intermittent=t.intermittent.copy(),
         )
 
     def truth_arrays(self) -> dict[str, np.ndarray]:
@@ -194,10 +211,16 @@ class DieModel:
         v_gate_V: float,
         nplc: float = 1.0,
     ) -> FloatArray:
-        """Measured current (A) of each addressed cell at read bias v_read_V, with read noise."""
+        """Measured current (A) of each addressed cell at read bias v_read_V, with read noise
+        (and, for an intermittent cell, sometimes the opposite state's current)."""
         t = self._tile(tile)
         rows, cols = self._indices(t, rows_idx, cols_idx)
-        ideal = self._ideal_current_A(t, rows, cols, v_read_V, v_gate_V)
+        state = t.state_ap[rows, cols]
+        flaky = t.intermittent[rows, cols]
+        if flaky.any():
+            flips = self._dynamic_rng.random(int(flaky.sum()))
+            state[flaky] ^= flips < self.params.intermittent_flip_probability
+        ideal = self._ideal_current_A(t, rows, cols, v_read_V, v_gate_V, state)
         return ideal + self._dynamic_rng.normal(0.0, 1.0, ideal.shape) * noise_sigma_A(
             ideal, nplc, self.params
         )
@@ -222,8 +245,8 @@ class DieModel:
         """One write pulse per addressed cell towards its target state (polarity from the target).
 
         A cell already in its target state is left alone; otherwise it switches with the thermally
-        activated probability of its own critical voltage. Shorts, opens and stuck cells ignore
-        writes. Cells listed twice get two pulses.
+        activated probability of its own critical voltage. Shorts switch too (their pinhole only
+        shunts the read); opens and stuck cells ignore writes. Cells listed twice get two pulses.
         """
         if amplitude_V < 0:
             raise ValueError(f"pulse amplitude is a magnitude, got {amplitude_V!r} V")
@@ -245,22 +268,30 @@ class DieModel:
         v_gate_V: float,
         nplc: float = 1.0,
     ) -> FloatArray:
-        """Summed bit-line currents (cols,): rows with input bit 1 driven at v_in_V, others at 0."""
+        """Summed bit-line currents (cols,): rows with input bit 1 driven at v_in_V, others at 0.
+
+        Through the resistive bit line (IR drop, each cell's TMR at its own voltage, backward
+        current in undriven rows), intermittent cells in a randomly read state, plus read noise
+        on each sum. ideal_infer_currents_A is the same without flips and noise.
+        """
         t = self._tile(tile)
-        bits = np.asarray(input_bits, dtype=bool)
-        if bits.shape != (t.state_ap.shape[0],):
-            raise ValueError(
-                f"input_bits must have one bit per row, shape ({t.state_ap.shape[0]},), "
-                f"got {bits.shape}"
-            )
-        r_mtj = mtj_resistance_ohm(
-            t.r_p_ohm[bits], t.tmr0[bits], t.state_ap[bits], abs(v_in_V), self.params.tmr_v_half_V
-        )
-        per_cell = cell_current_A(v_in_V, r_mtj, self._r_on(t.r_on_ohm[bits], v_gate_V))
-        summed = per_cell.sum(axis=0)
+        state = t.state_ap.copy()
+        flaky = t.intermittent
+        n_flaky = int(np.count_nonzero(flaky))
+        if n_flaky:
+            flips = self._dynamic_rng.random(n_flaky) < self.params.intermittent_flip_probability
+            state[flaky] ^= flips
+        summed = self._bit_lines_A(t, input_bits, v_in_V, v_gate_V, state)
         return summed + self._dynamic_rng.normal(0.0, 1.0, summed.shape) * noise_sigma_A(
             summed, nplc, self.params
         )
+
+    def ideal_infer_currents_A(
+        self, tile: int, input_bits: ArrayLike, v_in_V: float, v_gate_V: float
+    ) -> FloatArray:
+        """infer_currents_A without read noise and intermittent flips (for checks)."""
+        t = self._tile(tile)
+        return self._bit_lines_A(t, input_bits, v_in_V, v_gate_V, t.state_ap)
 
     def gate_current_A(self, v_gate_V: float) -> float:
         """Word-line current at gate voltage v_gate_V: ~mA on a die with a gross gate short."""
@@ -300,16 +331,52 @@ class DieModel:
         )
 
     def _ideal_current_A(
-        self, t: _Tile, rows: IntArray, cols: IntArray, v_V: float, v_gate_V: float
+        self,
+        t: _Tile,
+        rows: IntArray,
+        cols: IntArray,
+        v_V: float,
+        v_gate_V: float,
+        state_ap: NDArray[np.bool_] | None = None,
     ) -> FloatArray:
+        """Noise-free current of single cells (state_ap: the states read, default the stored)."""
         r_mtj = mtj_resistance_ohm(
             t.r_p_ohm[rows, cols],
             t.tmr0[rows, cols],
-            t.state_ap[rows, cols],
+            t.state_ap[rows, cols] if state_ap is None else state_ap,
             abs(v_V),
             self.params.tmr_v_half_V,
         )
         return cell_current_A(v_V, r_mtj, self._r_on(t.r_on_ohm[rows, cols], v_gate_V))
+
+    def _bit_lines_A(
+        self,
+        t: _Tile,
+        input_bits: ArrayLike,
+        v_in_V: float,
+        v_gate_V: float,
+        state_ap: NDArray[np.bool_],
+    ) -> FloatArray:
+        """Noise-free summed current of every bit line for these input bits and cell states."""
+        bits = np.asarray(input_bits, dtype=bool)
+        n_rows = t.state_ap.shape[0]
+        if bits.shape != (n_rows,):
+            raise ValueError(
+                f"input_bits must have one bit per row, shape ({n_rows},), got {bits.shape}"
+            )
+        v_half = self.params.tmr_v_half_V
+        r_wire = self.params.r_wire_bitline_ohm
+        if r_wire <= 0.0:  # linear summing: only the driven rows conduct
+            r_mtj = mtj_resistance_ohm(
+                t.r_p_ohm[bits], t.tmr0[bits], state_ap[bits], abs(v_in_V), v_half
+            )
+            per_cell = cell_current_A(v_in_V, r_mtj, self._r_on(t.r_on_ohm[bits], v_gate_V))
+            return per_cell.sum(axis=0)
+        v_rows = np.where(bits, v_in_V, 0.0)
+        summed, _nodes = bit_line_currents_A(
+            v_rows, t.r_p_ohm, t.tmr0, state_ap, self._r_on(t.r_on_ohm, v_gate_V), v_half, r_wire
+        )
+        return summed
 
     def _pulse(
         self,
@@ -321,7 +388,9 @@ class DieModel:
         width_s: float,
     ) -> None:
         """One pulse to each of a set of distinct cells."""
-        writable = (t.defects[rows, cols] == DefectCode.OK) & (t.state_ap[rows, cols] != target)
+        # A pinhole leaves the free layer switchable (Wu et al., ITC 2018): shorts take writes.
+        switchable = np.isin(t.defects[rows, cols], _SWITCHABLE)
+        writable = switchable & (t.state_ap[rows, cols] != target)
         rows, cols, target = rows[writable], cols[writable], target[writable]
         vc = np.where(target, t.vc_p2ap_V[rows, cols], t.vc_ap2p_V[rows, cols])
         p_switch = switching_probability(amplitude_V, width_s, vc, self.params)

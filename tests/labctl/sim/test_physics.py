@@ -7,11 +7,13 @@ import pytest
 
 from labctl.sim.params import SimParams
 from labctl.sim.physics import (
+    bit_line_currents_A,
     cell_current_A,
     mtj_resistance_ohm,
     noise_current_A,
     noise_sigma_A,
     on_resistance_ohm,
+    shunted_junction,
     switching_probability,
     switching_time_s,
     tmr_at_bias,
@@ -116,3 +118,60 @@ def test_under_driven_write_of_a_median_device_sometimes_fails(
 def test_negative_width_is_refused() -> None:
     with pytest.raises(ValueError, match="width"):
         switching_probability(0.8, -1e-9, 0.45, PARAMS)
+
+
+# --- partial shorts and bit lines ---------------------------------------------------------------
+def test_pinhole_in_parallel_lowers_resistance_and_leaves_a_little_tmr() -> None:
+    r_p_eff, tmr_eff = shunted_junction([3000.0, 3000.0], [1.5, 1.5], [500.0, np.inf])
+    assert r_p_eff[0] == pytest.approx(500 * 3000 / 3500)
+    r_ap_eff = 500 * 7500 / 8000
+    assert tmr_eff[0] == pytest.approx(r_ap_eff / r_p_eff[0] - 1)
+    assert 0 < tmr_eff[0] < 0.1
+    assert r_p_eff[1] == pytest.approx(3000.0) and tmr_eff[1] == pytest.approx(1.5)
+
+
+def _tile(rows: int = 60, cols: int = 4) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(5)
+    r_p = 3000 * np.exp(0.04 * rng.standard_normal((rows, cols)))
+    tmr0 = np.full((rows, cols), 1.5)
+    state = rng.random((rows, cols)) < 0.5
+    r_on = np.full((rows, cols), 1000.0)
+    r_on[0, 0] = np.inf  # a transistor that is off
+    bits = rng.random(rows) < 0.5
+    return r_p, tmr0, state, r_on, np.where(bits, 0.1, 0.0)
+
+
+@pytest.mark.parametrize("r_wire", [0.01, 0.5, 3.0])
+def test_bit_line_nodes_satisfy_kirchhoff_with_each_cell_at_its_own_voltage(r_wire: float) -> None:
+    r_p, tmr0, state, r_on, v_rows = _tile()
+    summed, nodes = bit_line_currents_A(v_rows, r_p, tmr0, state, r_on, 0.5, r_wire, rel_tol=1e-12)
+    v_cell = v_rows[:, None] - nodes
+    r_mtj = mtj_resistance_ohm(r_p, tmr0, state, np.abs(v_cell), 0.5)
+    currents = np.where(np.isfinite(r_on), v_cell / (r_mtj + r_on), 0.0)
+    # node i sits r (i + 1) above the pad for current from beyond it: V_i = r sum_k<=i J_k
+    segment = currents[::-1].cumsum(axis=0)[::-1]
+    np.testing.assert_allclose(nodes, r_wire * segment.cumsum(axis=0), rtol=1e-8, atol=1e-15)
+    np.testing.assert_allclose(summed, currents.sum(axis=0), rtol=1e-12)
+    assert np.all(nodes[1:] >= nodes[:-1])  # the bit line rises away from the pad
+
+
+def test_bit_line_without_wire_resistance_is_the_linear_sum() -> None:
+    r_p, tmr0, state, r_on, v_rows = _tile()
+    summed, nodes = bit_line_currents_A(v_rows, r_p, tmr0, state, r_on, 0.5, 0.0)
+    assert not nodes.any()
+    r_mtj = mtj_resistance_ohm(r_p, tmr0, state, np.abs(v_rows)[:, None], 0.5)
+    linear = cell_current_A(0.1, r_mtj, r_on)[v_rows > 0].sum(axis=0)
+    np.testing.assert_allclose(summed, linear, rtol=1e-12)
+
+
+def test_a_cell_far_from_the_pad_loses_more_than_one_next_to_it() -> None:
+    rows = 100
+    r_p, tmr0, state = np.full((rows, 1), 3000.0), np.zeros((rows, 1)), np.zeros((rows, 1), bool)
+    r_on = np.full((rows, 1), 1000.0)
+    near = np.zeros(rows)
+    near[0] = 0.1
+    far = np.zeros(rows)
+    far[-1] = 0.1
+    i_near, _ = bit_line_currents_A(near, r_p, tmr0, state, r_on, 0.5, 1.0)
+    i_far, _ = bit_line_currents_A(far, r_p, tmr0, state, r_on, 0.5, 1.0)
+    assert i_far[0] < i_near[0] < 0.1 / 4000

@@ -55,7 +55,8 @@ def pick_die(sim: SimStationServer) -> DieModel:
 
 
 def first_cell(truth: TileTruth, code: DefectCode) -> tuple[int, int]:
-    rows, cols = np.nonzero(truth.defects == code)
+    """The first cell with this code whose reads are steady (not an intermittent cell)."""
+    rows, cols = np.nonzero((truth.defects == code) & ~truth.intermittent)
     return int(rows[0]), int(cols[0])
 
 
@@ -124,7 +125,7 @@ def test_pymeasure_drivers_read_a_cell_at_its_ground_truth(
     bench.prober.chuck.move_contact()
     bench.bias(nplc=1.0)
     truth = die.truth(0)
-    ok_rows, ok_cols = np.nonzero(truth.defects == DefectCode.OK)
+    ok_rows, ok_cols = np.nonzero((truth.defects == DefectCode.OK) & ~truth.intermittent)
     expected = expected_resistance_ohm(truth, READ_V, sim.wafer.params.tmr_v_half_V)
     sigma = relative_noise(sim, 1.0)
     for row, col in list(zip(ok_rows, ok_cols, strict=True))[:5]:
@@ -162,12 +163,14 @@ def test_each_defect_type_reads_as_it_should(sim: SimStationServer, bench: Bench
     bench.prober.chuck.move_contact()
     bench.bias(nplc=1.0)
     truth = die.truth(0)
-    healthy_p_ohm = float(np.median(truth.r_p_ohm[truth.defects == DefectCode.OK]))
+    ok = truth.defects == DefectCode.OK
+    healthy_p_ohm = float(np.median(truth.r_p_ohm[ok] + truth.r_on_ohm[ok]))
+    expected = expected_resistance_ohm(truth, READ_V, sim.wafer.params.tmr_v_half_V)
 
     row, col = first_cell(truth, DefectCode.SHORT)
     short_ohm = bench.read_cell_ohm(0, row, col)
-    assert short_ohm < 0.5 * healthy_p_ohm  # barrier shorted: only the transistor is left
-    assert short_ohm == pytest.approx(truth.r_p_ohm[row, col] + truth.r_on_ohm[row, col], rel=0.02)
+    assert short_ohm < 0.8 * healthy_p_ohm  # a pinhole in parallel with the junction
+    assert short_ohm == pytest.approx(expected[row, col], rel=0.02)
 
     row, col = first_cell(truth, DefectCode.OPEN)
     assert bench.read_cell_ohm(0, row, col) > 1e8
@@ -218,12 +221,12 @@ def test_batched_tile_read_matches_ground_truth(sim: SimStationServer, station: 
     truth = die.truth(0)
     assert measured.shape == truth.r_p_ohm.shape == (196, 100)
     expected = expected_resistance_ohm(truth, READ_V, sim.wafer.params.tmr_v_half_V)
-    ok = truth.defects == DefectCode.OK
+    ok = (truth.defects == DefectCode.OK) & ~truth.intermittent
     z = (measured[ok] / expected[ok] - 1.0) / relative_noise(sim, 1.0)
     assert np.abs(z).max() < 6.0
     assert 0.9 < z.std() < 1.1  # the spread is the model's read noise, nothing else
     assert (measured[truth.defects == DefectCode.OPEN] > 1e8).all()
-    assert (measured[truth.defects == DefectCode.SHORT] < 0.5 * np.median(expected[ok])).all()
+    assert (measured[truth.defects == DefectCode.SHORT] < 0.8 * np.median(expected[ok])).all()
 
 
 def test_batched_writes_and_row_read(sim: SimStationServer, station: Station) -> None:
@@ -233,7 +236,8 @@ def test_batched_writes_and_row_read(sim: SimStationServer, station: Station) ->
     truth = die.truth(0)
     writable = truth.defects == DefectCode.OK
     assert not truth.state_ap[writable].any()
-    row = int(np.nonzero(writable.all(axis=1))[0][0])  # a row of healthy cells
+    steady = writable & ~truth.intermittent
+    row = int(np.nonzero(steady.all(axis=1))[0][0])  # a row of healthy, steady cells
     bits = np.arange(100) % 3 == 0
     array_ops.write_row(station, 0, row, bits)
     np.testing.assert_array_equal(die.truth(0).state_ap[row], bits)
@@ -256,9 +260,17 @@ def test_inference_currents_match_the_model(sim: SimStationServer, station: Stat
     bits[::4] = True
     currents = array_ops.infer_bitline_currents_A(station, 0, bits, nplc=1.0)
     truth = die.truth(0)
+    # The model's bit lines (IR drop included); columns with a driven intermittent cell may
+    # read it flipped, so only the others are held to the noise.
+    expected_A = die.ideal_infer_currents_A(0, bits, READ_V, GATE_V)
+    steady = ~truth.intermittent[bits].any(axis=0)
+    assert steady.sum() > 80
+    np.testing.assert_allclose(
+        currents[steady], expected_A[steady], rtol=6 * relative_noise(sim, 1.0)
+    )
     r_cell = expected_resistance_ohm(truth, READ_V, sim.wafer.params.tmr_v_half_V)
-    expected_A = (READ_V / r_cell[bits]).sum(axis=0)
-    np.testing.assert_allclose(currents, expected_A, rtol=6 * relative_noise(sim, 1.0))
+    linear_A = (READ_V / r_cell[bits]).sum(axis=0)  # the emulation's linear sum
+    assert np.all(expected_A < linear_A) and np.all(expected_A > 0.95 * linear_A)
 
 
 def test_separated_chuck_reads_capped_open_and_safe_state(
