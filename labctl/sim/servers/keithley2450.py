@@ -368,7 +368,7 @@ class Keithley2450Instrument(ScpiInstrument):
     def _register_buffer_commands(self) -> None:
         add = self.table.add
         add(":TRACe:MAKE", on_set=self._make_buffer)
-        add(":TRACe:DELete", on_set=self._one_param(self.buffers_delete))
+        add(":TRACe:DELete", on_set=self._one_param(self._delete_buffer))
         add(":TRACe:CLEar", on_set=self._clear_buffer)
         add(
             ":TRACe:POINts",
@@ -762,7 +762,7 @@ class Keithley2450Instrument(ScpiInstrument):
             parse_choice(params[2], {"STANdard": 0, "FULL": 1, "COMPact": 2})
         self.buffers.make(params[0], capacity)
 
-    def buffers_delete(self, token: str) -> None:
+    def _delete_buffer(self, token: str) -> None:
         self.buffers.delete(token)
 
     def _clear_buffer(self, params: list[str]) -> None:

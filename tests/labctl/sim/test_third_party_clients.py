@@ -62,7 +62,7 @@ def bench(request: pytest.FixtureRequest) -> Iterator[Bench]:
         config = load_station_config(station_file)
         yield Bench(
             resources={str(role): inst.resource for role, inst in config.instruments.items()},
-            visa_library=config.visa_library or "@py",
+            visa_library=config.visa_library,
             read_voltage_V=config.limits.read_voltage_V,
             compliance_current_A=config.limits.compliance_current_A,
             timeouts_ms={
