@@ -354,6 +354,17 @@ def fuzz_hdf5(n: int, rng: Rng, base: Path, directory: Path) -> tuple[Tally, Tal
 CRAFTED_SHAPES = ((12, 8), (8, 4))
 CRAFTED_DIES = ("die_03_00", "die_04_00")
 _TILE = "dies/die_03_00/tile_0"
+#: What each file of :func:`crafted_files` is, in order.
+CRAFTED_LABELS = (
+    "external storage on /etc/passwd", "external storage on a FIFO",
+    "200 000 x 200 000 dataset declared", "chunk larger than its dataset",
+    "tile geometry 200 000 x 200 000", "NaN resistance", "-inf resistance",
+    "negative resistance", "defect code 255", 'die named "die_00_02\\n"', "soft link",
+    "external link", "virtual dataset", "filter other than gzip/shuffle (lzf)",
+    "wrong dtype (int32 resistances)", "wrong shape vs geometry (all maps one row more)",
+    f"{MAX_LINKS + 1} small datasets", "control characters in failure_reason",
+    "the file itself a FIFO",
+)
 
 
 def crafted_files(directory: Path) -> list[tuple[str, Path]]:
@@ -468,17 +479,26 @@ def crafted_files(directory: Path) -> list[tuple[str, Path]]:
             edit(h5)
         files.append((label, path))
     files.append(("the file itself a FIFO", fifo))
+    assert tuple(label for label, _ in files) == CRAFTED_LABELS
     return files
 
 
-#: `labctl inspect FILE` in a fresh interpreter that prints its own peak RSS (kB) on stdout.
-_INSPECT_SCRIPT = (
-    "import resource, sys\n"
-    "from labctl.cli.main import main\n"
-    "status = main(['inspect', sys.argv[1]])\n"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
-    "sys.exit(status)\n"
-)
+#: `labctl inspect FILE` in a fresh interpreter that prints its own peak RSS (kB) on stdout:
+#: VmHWM of /proc/self/status where there is one (getrusage's ru_maxrss survives exec, so a
+#: child of a big process, e.g. pytest, would report its parent's size), else ru_maxrss.
+_INSPECT_SCRIPT = """
+import resource, sys
+from labctl.cli.main import main
+status = main(['inspect', sys.argv[1]])
+peak_kB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    with open('/proc/self/status') as f:
+        peak_kB = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
+except (OSError, StopIteration):
+    pass
+print(peak_kB, flush=True)
+sys.exit(status)
+"""
 
 
 @dataclass

@@ -122,7 +122,7 @@ def read_programmed_run(path: str | Path, die: str, run: str | None = None) -> P
         name = names[-1] if run is None else run
         if name not in names:
             raise LabctlError(
-                f"{path}: {die} has no programmed run {validate.shown(repr(name))} "
+                f"{path}: {die} has no programmed run {validate.quoted(name)} "
                 f"({', '.join(names)})"
             )
         die_group = reader.die_group(die)
@@ -225,7 +225,7 @@ def _run_names(reader: WaferReader, die: str) -> list[str]:
 def _next_run_name(reader: WaferReader, die: str) -> str:
     record = reader.dies.get(die)
     if record is None:
-        raise LabctlError(f"{reader.path}: no die {validate.shown(repr(die))} in this file")
+        raise LabctlError(f"{reader.path}: no die {validate.quoted(die)} in this file")
     if record.status is not DieStatus.COMPLETE:
         raise LabctlError(
             f"{reader.path}: {die} is not complete; characterise it before programming"

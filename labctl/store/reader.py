@@ -91,7 +91,7 @@ class WaferReader:
         """One tile of `die` (maps as float64; raw reads only if asked for)."""
         record = self.dies.get(die)
         if record is None:
-            raise LabctlError(f"{self.path}: no die {validate.shown(repr(die))} in this file")
+            raise LabctlError(f"{self.path}: no die {validate.quoted(die)} in this file")
         if index not in record.tiles:
             raise LabctlError(f"{self.path}: {die} has no tile {index}")
         try:
@@ -107,7 +107,7 @@ class WaferReader:
         """The HDF5 group of `die` (validated at open), for store modules that read more of it;
         LabctlError if the file has no such die."""
         if die not in self.dies:
-            raise LabctlError(f"{self.path}: no die {validate.shown(repr(die))} in this file")
+            raise LabctlError(f"{self.path}: no die {validate.quoted(die)} in this file")
         group: h5py.Group = self._h5[DIES][die]
         return group
 

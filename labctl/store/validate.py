@@ -75,6 +75,11 @@ def shown(text: str | bytes, limit: int = 80) -> str:
     return text.encode("unicode_escape").decode("ascii")[:limit]
 
 
+def quoted(text: str | bytes) -> str:
+    """:func:`shown` in single quotes: ``'die_00_02\\n'``."""
+    return f"'{shown(text)}'"
+
+
 # --------------------------------------------------------------------------- opening
 
 
@@ -208,7 +213,7 @@ def text_attr(obj: h5py.HLObject, name: str, where: str, *, one_line: bool = Tru
         raise DataFormatError(f"{where}: attribute {name} is longer than {max_chars} characters")
     if one_line and any(_is_control(c) for c in raw):
         raise DataFormatError(
-            f"{where}: attribute {name} holds control characters ({shown(repr(raw))})"
+            f"{where}: attribute {name} holds control characters ({quoted(raw)})"
         )
     return raw
 
@@ -247,7 +252,7 @@ def check_die_name(name: str, where: str) -> tuple[int, int]:
         col, row = parse_die_name(name)
     except ValueError:
         raise DataFormatError(
-            f"{where}: {shown(repr(name))} is not a die name (die_<col>_<row>)"
+            f"{where}: {quoted(name)} is not a die name (die_<col>_<row>)"
         ) from None
     if name not in ALL_DIE_NAMES:
         raise DataFormatError(f"{where}: {name} is not on the wafer map")

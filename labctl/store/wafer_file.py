@@ -120,7 +120,7 @@ class WaferFile:
         names = resolve_die_selection(dies)
         if validate.printable(str(wafer_id)) != str(wafer_id) or \
                 len(str(wafer_id)) > validate.MAX_TEXT_CHARS:
-            raise LabctlError(f"wafer id {validate.shown(repr(wafer_id))} holds control "
+            raise LabctlError(f"wafer id {validate.quoted(str(wafer_id))} holds control "
                               f"characters or is longer than {validate.MAX_TEXT_CHARS}")
         station_json, procedure_json = to_json(station), to_json(procedure)
         lock = _WriterLock.acquire(path)
@@ -155,6 +155,9 @@ class WaferFile:
                         f"{path} is a {reader.info.kind} file, not a measurement"
                     )
                 statuses = {name: rec.status for name, rec in reader.dies.items()}
+                for name, status in statuses.items():  # values too: the resumed file keeps them
+                    if status is DieStatus.COMPLETE:
+                        reader.tiles(name)
             remove_stray_files(path)
             running = [n for n, s in statuses.items() if s is DieStatus.RUNNING]
             if running:
