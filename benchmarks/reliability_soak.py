@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from labctl.core.roles import Role
+from labctl.services.sweep.runner import ProcedureRunner
 from labctl.sim.embedded import start_sim_station
 from labctl.sim.faults import FaultCounts, FaultSpec, parse_fault_spec
 from labctl.sim.params import SimParams
@@ -26,7 +27,6 @@ from labctl.station.config import StationConfig, sim_station_config
 from labctl.station.station import Station
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
-from labctl.sweep.runner import ProcedureRunner
 from procedures.wafer_sweep import WaferSweepProcedure
 
 #: The fault mix of the soak: about 1.5 % of all replies lost, late, garbled or an error code,

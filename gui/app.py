@@ -1,5 +1,8 @@
 """The operator's main window: wafer map, die view, run control, instruments, training, log.
 
+Sweeps are started, paused, aborted and resumed by the :class:`SweepController` (over the sweep
+service); the window shows files and follows the die being measured.
+
 What the window shows of a wafer always comes from the wafer file on disk (re-read when the
 writer publishes a new version), so the live view during a sweep and the review of an old file
 are the same code. The window is given a station configuration (or none: read-only review) by
@@ -38,31 +41,26 @@ from gui.die_view import DieView
 from gui.file_reader import FileReader
 from gui.instruments_panel import InstrumentsPanel
 from gui.log_pane import LogPane
-from gui.run_control import RunControlPanel, RunState
+from gui.run_control import RunControlPanel
 from gui.style import configure_pyqtgraph, format_percent, format_si
-from gui.sweep_worker import SweepOutcome, SweepRequest, SweepWorker
+from gui.sweep_control import SweepController
+from gui.sweep_worker import SweepWorker
 from gui.training_panel import TrainingPanel
 from gui.training_results import TrainingResults
 from gui.wafer_data import FileUpdate, WaferFileWatcher, WaferSnapshot, read_update
 from gui.wafer_map import WaferMapWidget
-from labctl.core.errors import ConfigError, LabctlError
+from labctl.core.errors import LabctlError
 from labctl.core.wafer_map import ALL_DIE_NAMES
+from labctl.services.station_source import StationSource
+from labctl.services.sweep.plan import SweepPlan
+from labctl.services.sweep.service import SweepService
 from labctl.station.config import StationConfig
-from labctl.store import TileData, open_wafer
+from labctl.store import TileData
 
 log = logging.getLogger("gui")
 
 #: How often the window looks for a newer published wafer file (a stat; reads only on change).
 FILE_POLL_MS = 400
-#: Stored characterisation settings -> sweep procedure parameter (for resume).
-SETTING_PARAMETERS: dict[str, str] = {
-    "cycles": "cycles",
-    "read_voltage_V": "read_voltage",
-    "write_voltage_V": "write_voltage",
-    "write_width_s": "write_width",
-    "nplc": "nplc",
-    "batching": "batching",
-}
 _LOGGERS = ("labctl", "procedures", "drivers", "gui")
 
 
@@ -71,14 +69,14 @@ class MainWindow(QMainWindow):
 
     def __init__(self, station_config: StationConfig | None = None,
                  wafer_path: str | Path | None = None, station_args: Sequence[str] = (),
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, source: StationSource | None = None) -> None:
+        """``station_config``: the station to use (None: review only), opened from ``source``
+        when the command line knows it (it names the station and the simulated wafer)."""
         super().__init__(parent)
         configure_pyqtgraph()
         self.station_config = station_config
         self.watcher: WaferFileWatcher | None = None
         self.snapshot: WaferSnapshot | None = None
-        self.sweep: SweepWorker | None = None
-        self._pending_request: SweepRequest | None = None
         self._last_file_error = ""
         self._shown_key: tuple[str, str, str] | None = None  # die, status, finished shown
 
@@ -92,6 +90,9 @@ class MainWindow(QMainWindow):
         self.die_summary.setWordWrap(True)
         self.die_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.die_summary.setAlignment(Qt.AlignmentFlag.AlignTop)
+        service = (SweepService(source, station_config=station_config)
+                   if station_config is not None else None)
+        self.sweep_control = SweepController(service, self.run_control, self.instruments, self)
         self._layout()
         self._menus()
         self._connect()
@@ -171,11 +172,10 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.wafer_map.dieSelected.connect(self.show_die)
-        self.run_control.start_requested.connect(self.start_sweep)
-        self.run_control.pause_requested.connect(self.pause_sweep)
-        self.run_control.abort_requested.connect(self.abort_sweep)
-        self.run_control.resume_requested.connect(self.resume_sweep)
-        self.instruments.released.connect(self._launch_sweep)
+        self.run_control.resume_requested.connect(self._resume_requested)
+        self.sweep_control.launched.connect(self._sweep_launched)
+        self.sweep_control.die_event.connect(self._die_event)
+        self.sweep_control.finished.connect(self._sweep_finished)
         self.training.output_line.connect(self.log_pane.message)
         self.training.results_loaded.connect(self._show_validation_errors)
 
@@ -183,7 +183,7 @@ class MainWindow(QMainWindow):
 
     def open_wafer(self, path: str | Path) -> bool:
         """Show a wafer file (review, or the file a resume continues). False if unusable."""
-        if self._sweep_active():
+        if self.sweep_control.active():
             show_error(self, "Sweep running", "Wait for the sweep to end before opening a file.")
             return False
         watcher = WaferFileWatcher(path)
@@ -318,105 +318,31 @@ class MainWindow(QMainWindow):
         self.wafer_map.set_metric_values(
             "validation_error", dict(results.modes[mode].per_die), note=mode)
 
-    # ---- sweep --------------------------------------------------------------------------------
+    # ---- sweep (run by the sweep controller) ---------------------------------------------------
 
-    def start_sweep(self, request: SweepRequest) -> None:
-        """Begin a sweep: free the instruments from the panel, then launch the worker."""
-        if self.station_config is None or self._sweep_active():
-            return
-        if not request.resume and request.output_path.exists():
-            show_error(self, "File exists", f"{request.output_path} already exists. Choose "
-                       "another output file, or open it and press Resume to continue it.")
-            return
-        if not request.output_path.parent.is_dir():
-            show_error(self, "Bad output file",
-                       f"Folder {request.output_path.parent} does not exist.")
-            return
-        self._pending_request = request
-        self.run_control.set_state(RunState.STARTING, "Starting: releasing the instruments …")
-        self.instruments.release()
+    @property
+    def sweep(self) -> SweepWorker | None:
+        """The running sweep's worker, if any."""
+        return self.sweep_control.worker
 
-    def resume_sweep(self, overrides: dict[str, Any]) -> None:
+    def _resume_requested(self, values: dict[str, Any]) -> None:
         """Continue the open wafer file with the settings it was measured with."""
         if self.watcher is None or self.snapshot is None:
             show_error(self, "Nothing to resume", "Open the interrupted wafer file first.")
             return
-        try:
-            request = self._resume_request(overrides)
-        except LabctlError as exc:
-            show_exception(self, exc, "cannot resume")
-            return
-        self.start_sweep(request)
+        self.sweep_control.resume(self.watcher.path, values)
 
-    def _resume_request(self, overrides: dict[str, Any]) -> SweepRequest:
-        assert self.watcher is not None and self.snapshot is not None
-        with open_wafer(self.watcher.path) as reader:
-            info = reader.info
-        parameters = dict(overrides)
-        stored = info.procedure.get("settings", {})
-        for key, name in SETTING_PARAMETERS.items():
-            if key in stored:
-                parameters[name] = stored[key]
-        parameters["wafer_id"] = info.wafer_id
-        dies = info.procedure.get("dies") or list(self.snapshot.statuses)
-        if not isinstance(dies, list) or not all(isinstance(d, str) for d in dies):
-            raise ConfigError(f"{self.watcher.path}: stored die selection is unreadable")
-        if not self.snapshot.unfinished():
-            raise ConfigError(f"every die of {self.watcher.path} is already complete")
-        return SweepRequest(self.watcher.path, tuple(dies), parameters, resume=True)
-
-    def _launch_sweep(self) -> None:
-        request, self._pending_request = self._pending_request, None
-        if request is None or self.station_config is None:
-            self.instruments.start()
-            return
-        try:
-            worker = SweepWorker(self.station_config, request)
-        except (LabctlError, ValueError) as exc:
-            show_exception(self, exc, "bad procedure parameter")
-            self.run_control.set_state(RunState.IDLE, "Idle")
-            self.instruments.start()
-            return
-        worker.progress.connect(self.run_control.set_progress)
-        worker.die_event.connect(self._die_event)
-        worker.finished_with.connect(self._sweep_finished)
-        self.sweep = worker
-        if self.watcher is None or self.watcher.path != request.output_path:
+    def _sweep_launched(self, plan: SweepPlan) -> None:
+        """Show the file the sweep writes (its map fills in as the writer publishes)."""
+        if self.watcher is None or self.watcher.path != plan.output:
             self._forget_wafer()
-            self.watcher = WaferFileWatcher(request.output_path)
-        self.training.set_wafer(request.output_path)
-        self.run_control.set_progress(0.0)
-        verb = "Resuming" if request.resume else "Sweeping"
-        text = f"{verb} {len(request.dies)} dies into {request.output_path.name}"
-        self.run_control.set_state(RunState.RUNNING, text)
-        log.info("%s %d dies into %s", verb.lower(), len(request.dies), request.output_path)
+            self.watcher = WaferFileWatcher(plan.output)
+        self.training.set_wafer(plan.output)
         self._update_title()
-        worker.start()
-
-    def pause_sweep(self) -> None:
-        if self.sweep is not None:
-            self.sweep.request_pause()
-            self.run_control.set_state(RunState.PAUSING, "Pausing after the die being measured …")
-            log.info("pause requested: the sweep stops after the current die")
-
-    def abort_sweep(self) -> None:
-        if self.sweep is not None:
-            self.sweep.request_abort()
-            self.run_control.set_state(RunState.ABORTING, "Aborting: station to safe state …")
-            log.warning("abort requested")
 
     def _die_event(self, event: dict[str, Any]) -> None:
-        name, status = str(event.get("die")), str(event.get("status"))
-        position = f"{int(event.get('index', 0)) + 1}/{event.get('total', '?')}"
-        if status == "started":
-            log.info("%s started (%s)", name, position)
-            self._follow(name)
-        elif status in ("complete", "skipped"):
-            yield_text = format_percent(event.get("yield_fraction"), 2)
-            log.info("%s %s (%s): yield %s, defects %s", name, status, position, yield_text,
-                     event.get("defects"))
-        else:
-            log.warning("%s %s (%s): %s", name, status, position, event.get("reason"))
+        if event.get("status") == "started":
+            self._follow(str(event.get("die")))
 
     def _follow(self, name: str) -> None:
         """Select the die being measured; its maps come with the next file refresh."""
@@ -430,34 +356,10 @@ class MainWindow(QMainWindow):
         self.die_view.clear(f"{name} · running · waiting for the first checkpoint")
         self.die_summary.setText(f"<b>{name}</b>: running")
 
-    def _sweep_finished(self, outcome: str, detail: str) -> None:
-        worker, self.sweep = self.sweep, None
-        if worker is not None:
-            worker.wait(2000)
-            worker.deleteLater()
+    def _sweep_finished(self, outcome: str, text: str) -> None:
         self.reload_now()
-        if outcome == SweepOutcome.PAUSED and self.snapshot is not None \
-                and not self.snapshot.unfinished():
-            outcome = SweepOutcome.FINISHED  # paused after the last die: nothing left to do
-        texts = {
-            SweepOutcome.FINISHED: "Sweep finished",
-            SweepOutcome.PAUSED: "Paused between dies; press Resume file to continue",
-            SweepOutcome.ABORTED: "Aborted; station in safe state. Resume file redoes the rest",
-            SweepOutcome.FAILED: f"Sweep failed: {detail}",
-        }
-        text = texts.get(outcome, outcome)
-        if outcome == SweepOutcome.FINISHED:
-            self.run_control.set_progress(100.0)
-        self.run_control.set_state(RunState.IDLE, text)
         self.status_bar.showMessage(text)
-        (log.error if outcome == SweepOutcome.FAILED else log.info)("%s", text)
-        if outcome == SweepOutcome.FAILED:
-            show_error(self, "Sweep failed", detail or "the sweep stopped with an error")
         self._update_title()
-        self.instruments.start()
-
-    def _sweep_active(self) -> bool:
-        return self.sweep is not None or self._pending_request is not None
 
     # ---- window -------------------------------------------------------------------------------
 
@@ -472,10 +374,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """Abort a running sweep (station to safe state) and stop every worker before closing."""
         self.file_timer.stop()
-        if self.sweep is not None:
-            log.warning("window closing: aborting the sweep")
-            self.sweep.request_abort()
-            self.sweep.wait(30000)
+        self.sweep_control.shutdown()
         if self.training.runner.running():
             self.training.runner.stop()
         self.instruments.shutdown()
@@ -508,10 +407,11 @@ def _scrolled(widget: QWidget) -> QScrollArea:
 
 
 def run_app(station_config: StationConfig | None, wafer_path: Path | None,
-            station_args: Sequence[str] = (), argv: Sequence[str] = ()) -> int:
+            station_args: Sequence[str] = (), argv: Sequence[str] = (),
+            source: StationSource | None = None) -> int:
     """Create the application and the window, run the event loop, return its exit code."""
     app = QApplication.instance() or QApplication(list(argv) or ["labctl"])
-    window = MainWindow(station_config, wafer_path, station_args)
+    window = MainWindow(station_config, wafer_path, station_args, source=source)
     install_excepthook(window)
     window.show()
     return int(app.exec())

@@ -17,7 +17,6 @@ from pymeasure.experiment import (
     IntegerParameter,
     ListParameter,
     Parameter,
-    Procedure,
 )
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -29,17 +28,9 @@ from PyQt6.QtWidgets import (
 )
 
 from labctl.core.errors import ConfigError
+from procedures.base import procedure_parameters
 
-
-def procedure_parameters(procedure_class: type[Procedure]) -> dict[str, Parameter]:
-    """Parameter attributes of a procedure class in definition order (base classes first)."""
-    found: dict[str, Parameter] = {}
-    for cls in reversed(procedure_class.__mro__):
-        for name, value in vars(cls).items():
-            if isinstance(value, Parameter):
-                found.pop(name, None)
-                found[name] = value
-    return found
+__all__ = ["ParameterForm", "procedure_parameters"]
 
 
 class ParameterForm(QWidget):

@@ -1,7 +1,9 @@
 """Run control: output file, dies to measure, procedure parameters, start / pause / abort / resume.
 
-The panel only collects the operator's choices and shows the run state; the main window owns
-the sweep worker. Dies are picked on a miniature wafer map of toggle buttons.
+The panel only collects the operator's choices and shows the run state; the sweep controller
+(gui.sweep_control) runs them through the sweep service. The parameter inputs are generated from
+the sweep spec (one per setting of the sweep procedure); dies are picked on a miniature wafer map
+of toggle buttons.
 """
 
 from __future__ import annotations
@@ -26,14 +28,12 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.dialogs import show_exception
-from gui.parameter_inputs import ParameterForm, procedure_parameters
-from gui.sweep_worker import SweepRequest
+from gui.parameter_inputs import ParameterForm
 from labctl.core.errors import ConfigError
 from labctl.core.wafer_map import ALL_DIE_NAMES, WAFER_MAP, die_name
-from procedures.wafer_sweep import WaferSweepProcedure
+from labctl.services.sweep.plan import SweepRequest
+from labctl.services.sweep.spec import SweepSpec, sweep_spec
 
-#: Parameters the panel sets itself (file, dies, resume) or that a GUI run does not use.
-MANAGED_PARAMETERS = ("dies", "output_file", "station_file", "resume")
 #: GUI defaults that differ from the command line's: row-batched reads and frequent
 #: checkpoints, so the live view fills in row by row and abort is honoured row by row.
 GUI_DEFAULTS: dict[str, Any] = {"batching": "row", "checkpoint_interval": 0.25}
@@ -95,10 +95,11 @@ class RunControlPanel(QWidget):
     start_requested = pyqtSignal(object)  # SweepRequest
     pause_requested = pyqtSignal()
     abort_requested = pyqtSignal()
-    resume_requested = pyqtSignal(object)  # dict of parameter overrides
+    resume_requested = pyqtSignal(object)  # dict of setting values (run settings apply)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, spec: SweepSpec | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.spec = spec or sweep_spec()
         self._state = RunState.IDLE
         self._has_station = True
         self._can_resume = False
@@ -129,8 +130,7 @@ class RunControlPanel(QWidget):
         dies_layout.addWidget(self.picker)
         dies_layout.addLayout(picker_buttons)
 
-        parameters = procedure_parameters(WaferSweepProcedure)
-        self.form = ParameterForm(parameters, exclude=MANAGED_PARAMETERS)
+        self.form = ParameterForm(self.spec.parameters())
         for name, value in GUI_DEFAULTS.items():
             if name in self.form.names():
                 self.form.set_value(name, value)

@@ -33,7 +33,19 @@ from procedures.events import ROW_COLUMNS
 from procedures.measurement import StopRequested
 from procedures.operating_point import operating_point
 from procedures.retry import RetryPolicy, describe_failure
-from procedures.settings import BATCHING_CHOICES, CharacterisationSettings
+from procedures.settings import (
+    BATCHING_CHOICES,
+    CHECKPOINT_INTERVAL_RANGE_S,
+    CYCLES_RANGE,
+    GATE_LEAKAGE_RANGE_A,
+    NPLC_RANGE,
+    READ_VOLTAGE_RANGE_V,
+    RETRY_ATTEMPTS_RANGE,
+    RETRY_BACKOFF_RANGE_S,
+    WRITE_VOLTAGE_RANGE_V,
+    WRITE_WIDTH_RANGE_S,
+    CharacterisationSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +57,52 @@ class MeasurementProcedure(Procedure):
 
     DATA_COLUMNS = ROW_COLUMNS
 
-    cycles = IntegerParameter("Cycles", default=_DEFAULTS.cycles, minimum=1, maximum=1000,
+    cycles = IntegerParameter("Cycles", default=_DEFAULTS.cycles, minimum=CYCLES_RANGE[0],
+                              maximum=CYCLES_RANGE[1],
                               description="write P / read / write AP / read cycles per tile")
     read_voltage = FloatParameter("Read bias", units="V", default=_DEFAULTS.read_voltage_V,
-                                  minimum=0.001, maximum=1.0)
+                                  minimum=READ_VOLTAGE_RANGE_V[0],
+                                  maximum=READ_VOLTAGE_RANGE_V[1], description="read bias")
     write_voltage = FloatParameter("Write pulse amplitude", units="V",
-                                   default=_DEFAULTS.write_voltage_V, minimum=0.0, maximum=2.0)
+                                   default=_DEFAULTS.write_voltage_V,
+                                   minimum=WRITE_VOLTAGE_RANGE_V[0],
+                                   maximum=WRITE_VOLTAGE_RANGE_V[1],
+                                   description="write pulse amplitude")
     write_width = FloatParameter("Write pulse width", units="s", default=_DEFAULTS.write_width_s,
-                                 minimum=1e-9, maximum=1e-3)
-    nplc = FloatParameter("NPLC", default=_DEFAULTS.nplc, minimum=0.01, maximum=10.0,
+                                 minimum=WRITE_WIDTH_RANGE_S[0], maximum=WRITE_WIDTH_RANGE_S[1],
+                                 description="write pulse width")
+    nplc = FloatParameter("NPLC", default=_DEFAULTS.nplc, minimum=NPLC_RANGE[0],
+                          maximum=NPLC_RANGE[1],
                           description="integration time per reading in power-line cycles")
     batching = ListParameter("Read batching", choices=list(BATCHING_CHOICES),
-                             default=_DEFAULTS.batching)
+                             default=_DEFAULTS.batching,
+                             description="read a whole tile or one row per acquisition")
     retry_attempts = IntegerParameter("Attempts per instrument operation", default=3,
-                                      minimum=1, maximum=10)
-    retry_backoff = FloatParameter("First retry back-off", units="s", default=0.5, minimum=0.0,
-                                   maximum=60.0, description="doubles on every further retry")
+                                      minimum=RETRY_ATTEMPTS_RANGE[0],
+                                      maximum=RETRY_ATTEMPTS_RANGE[1],
+                                      description="attempts per instrument operation on "
+                                      "timeouts and transient VISA errors")
+    retry_backoff = FloatParameter("First retry back-off", units="s", default=0.5,
+                                   minimum=RETRY_BACKOFF_RANGE_S[0],
+                                   maximum=RETRY_BACKOFF_RANGE_S[1],
+                                   description="pause before the first retry, doubled for each "
+                                   "further one")
     max_gate_leakage = FloatParameter("Gate leakage limit", units="A",
-                                      default=DEFAULT_MAX_GATE_LEAKAGE_A, minimum=1e-12,
-                                      maximum=1.0)
+                                      default=DEFAULT_MAX_GATE_LEAKAGE_A,
+                                      minimum=GATE_LEAKAGE_RANGE_A[0],
+                                      maximum=GATE_LEAKAGE_RANGE_A[1],
+                                      description="fail a die whose word-line leakage exceeds "
+                                      "this")
     checkpoint_interval = FloatParameter("Checkpoint interval", units="s", default=30.0,
-                                         minimum=0.0, maximum=3600.0,
-                                         description="live copies of a running die for viewers")
+                                         minimum=CHECKPOINT_INTERVAL_RANGE_S[0],
+                                         maximum=CHECKPOINT_INTERVAL_RANGE_S[1],
+                                         description="publish a running die's partial data at "
+                                         "most this often, for live viewers")
     station_file = Parameter("Station file", default="")
     output_file = Parameter("Output file", default="")
-    wafer_id = Parameter("Wafer ID", default="")
+    wafer_id = Parameter("Wafer ID", default="",
+                         description="wafer identifier (empty: the simulated wafer's, or the "
+                         "output file's name without extension)")
     resume = BooleanParameter("Resume", default=False)
 
     #: Injected by the caller, or opened in startup (then also closed in shutdown).
@@ -225,7 +258,7 @@ def check_resumable(path: Path, wafer_id: str, settings: CharacterisationSetting
     if wafer_id and info.wafer_id != wafer_id:
         raise ConfigError(
             f"{path} holds wafer {info.wafer_id!r}, but this run measures {wafer_id!r}; "
-            "resume with the same wafer (same --seed for --sim)"
+            "resume with the same wafer (for the simulator: the same seed)"
         )
     stored = info.procedure.get("settings")
     if isinstance(stored, dict):
@@ -239,3 +272,14 @@ def check_resumable(path: Path, wafer_id: str, settings: CharacterisationSetting
                 "settings so that all dies are comparable"
             )
 
+
+
+def procedure_parameters(procedure_class: type[Procedure]) -> dict[str, Parameter]:
+    """Parameter attributes of a procedure class in definition order (base classes first)."""
+    found: dict[str, Parameter] = {}
+    for cls in reversed(procedure_class.__mro__):
+        for name, value in vars(cls).items():
+            if isinstance(value, Parameter):
+                found.pop(name, None)
+                found[name] = value
+    return found

@@ -51,7 +51,7 @@ class WriteVerifySettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_pulses <= 255:
-            raise ConfigError(f"--max-pulses must be 1 ... 255, got {self.max_pulses}")
+            raise ConfigError(f"max_pulses must be 1 ... 255, got {self.max_pulses}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from labctl.core.errors import ConfigError
+from labctl.core.wafer_map import ALL_DIE_NAMES
 
 Batching = Literal["tile", "row"]
 BATCHING_CHOICES: tuple[Batching, ...] = ("tile", "row")
@@ -23,6 +24,14 @@ READ_VOLTAGE_RANGE_V = (0.001, 1.0)
 WRITE_VOLTAGE_RANGE_V = (0.0, 2.0)
 WRITE_WIDTH_RANGE_S = (1e-9, 1e-3)
 NPLC_RANGE = (0.01, 10.0)
+
+#: Ranges of the run's robustness knobs (they change how a sweep copes, not what it measures).
+RETRY_ATTEMPTS_RANGE = (1, 10)
+RETRY_BACKOFF_RANGE_S = (0.0, 60.0)
+GATE_LEAKAGE_RANGE_A = (1e-12, 1.0)
+CHECKPOINT_INTERVAL_RANGE_S = (0.0, 3600.0)
+#: Dies in a row failing on instrument errors before a sweep stops (at most the whole wafer).
+CONSECUTIVE_FAILURES_RANGE = (1, len(ALL_DIE_NAMES))
 
 
 @dataclass(frozen=True)

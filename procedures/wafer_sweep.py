@@ -21,6 +21,7 @@ from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import resolve_die_selection
 from procedures.base import MeasurementProcedure
 from procedures.events import DIE_TOPIC, DieEvent
+from procedures.settings import CONSECUTIVE_FAILURES_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,10 @@ class WaferSweepProcedure(MeasurementProcedure):
 
     dies = Parameter("Dies", default="all",
                      description="'all' or comma-separated die names, e.g. die_03_00,die_04_00")
-    max_consecutive_failures = IntegerParameter("Consecutive instrument failures", default=3,
-                                                minimum=1, maximum=36)
+    max_consecutive_failures = IntegerParameter(
+        "Consecutive instrument failures", default=3, minimum=CONSECUTIVE_FAILURES_RANGE[0],
+        maximum=CONSECUTIVE_FAILURES_RANGE[1],
+        description="stop when this many dies in a row fail on instrument errors")
 
     def selected_dies(self) -> list[str]:
         return resolve_die_selection(self.dies)

@@ -28,8 +28,8 @@ WINDOW_SIZE = (1680, 1000)
 
 def sweep_wafer(config: object, path: Path) -> None:
     """All 36 dies of the simulated wafer into `path` (tile-batched: the fast way)."""
+    from labctl.services.sweep.runner import ProcedureRunner
     from labctl.station.station import Station
-    from labctl.sweep.runner import ProcedureRunner
     from procedures.wafer_sweep import WaferSweepProcedure
 
     procedure = WaferSweepProcedure()

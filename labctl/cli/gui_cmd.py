@@ -14,8 +14,8 @@ from pathlib import Path
 
 from labctl.cli.station_source import (
     add_station_options,
-    simulator_seed,
-    station_config_from_args,
+    optional_station_source,
+    station_cli_args,
 )
 from labctl.station.config import StationConfig
 from labctl.store import open_wafer
@@ -35,25 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def station_cli_args(args: argparse.Namespace) -> list[str]:
-    """The station options again, for child commands the window starts (labctl reproduce)."""
-    if args.sim:
-        return ["--sim", "--seed", str(simulator_seed(args))]
-    if args.station is not None:
-        return ["--station", str(args.station)]
-    return []
-
-
 def run(args: argparse.Namespace) -> int:
-    simulator_seed(args)  # refuses --seed without --sim before anything starts
+    source = optional_station_source(args)  # refuses --seed without --sim before anything starts
     if args.wafer is not None:
         with open_wafer(args.wafer):  # LabctlError / DataFormatError: one line, exit 2
             pass
-    has_station = bool(args.sim or args.station is not None)
-    source: AbstractContextManager[StationConfig | None] = (
-        station_config_from_args(args) if has_station else nullcontext(None)
+    opened: AbstractContextManager[StationConfig | None] = (
+        source.open() if source is not None else nullcontext(None)
     )
-    with source as config:
+    with opened as config:
         from gui.app import run_app  # Qt only when the window opens
 
-        return run_app(config, args.wafer, station_cli_args(args), [sys.argv[0]])
+        return run_app(config, args.wafer, station_cli_args(source), [sys.argv[0]],
+                       source=source)

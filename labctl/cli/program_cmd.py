@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labctl.cli.station_source import add_station_options, simulator_seed
+from labctl.cli.station_source import add_station_options, station_source
 from labctl.core.errors import ConfigError, LabctlError
 
 if TYPE_CHECKING:
     from labctl.hardware.deploy import WeightSet
+    from labctl.services.station_source import StationSource
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,14 +71,14 @@ def weights_for(path: Path, die: str) -> WeightSet:
     return load_weight_set(path)
 
 
-def check_sim_seed(args: argparse.Namespace, wafer: Path) -> None:
+def check_sim_seed(source: StationSource, wafer: Path) -> None:
     """With --sim, the simulated wafer must be the one the file measured (sim-seed-N)."""
     from labctl.store.reader import open_wafer
     from labctl.store.truth import SIM_WAFER_PREFIX, truth_wafer_id
 
-    if not args.sim:
+    if not source.simulated:
         return
-    seed = simulator_seed(args)
+    seed = source.sim_seed
     with open_wafer(wafer) as reader:
         wafer_id = reader.info.wafer_id
     if wafer_id.startswith(SIM_WAFER_PREFIX) and wafer_id != truth_wafer_id(seed):
@@ -86,12 +87,12 @@ def check_sim_seed(args: argparse.Namespace, wafer: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labctl.cli.station_source import station_config_from_args
     from labctl.hardware.deploy import die_routing
     from labctl.hardware.service import die_maps, program_weights
     from labctl.station.station import Station
     from procedures.program import WriteVerifySettings
 
+    source = station_source(args)
     settings = WriteVerifySettings(
         max_pulses=args.max_pulses, amplitude_V=args.amplitude, width_s=args.width
     )
@@ -100,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
     maps = {die: die_maps(args.wafer, die) for die in dies}
     for die in dies:  # weights that do not fit the die are refused before anything moves
         die_routing(weights[die], maps[die])
-    check_sim_seed(args, args.wafer)
+    check_sim_seed(source, args.wafer)
     print(f"{'die':<10} {'run':<9} {'weights':<28} {'cells':>6} {'missed':>6} "
           f"{'new def.':>8} {'pulses':>7}")
-    with station_config_from_args(args) as config, Station.connect(config) as station:
+    with source.open() as config, Station.connect(config) as station:
         for i, die in enumerate(dies):
             print(f"[{i + 1}/{len(dies)}] programming {weights[die].path.name} onto {die}",
                   file=sys.stderr)

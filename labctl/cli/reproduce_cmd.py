@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     from labctl.reproduce.options import ReproduceOptions
     from labctl.reproduce.report import write_reports
-    from labctl.reproduce.run import StationSource, run_reproduce
+    from labctl.reproduce.run import run_reproduce
+    from labctl.services.station_source import StationSource
 
     if args.holdout_seed is not None and not args.sim:
         raise ConfigError("--holdout-seed only applies with --sim")
@@ -74,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("labctl.reproduce").info("%s", message)
 
     try:
-        results = run_reproduce(options, StationSource(None if args.sim else args.station),
-                                progress)
+        source = (StationSource.simulator(args.seed) if args.sim
+                  else StationSource.from_file(args.station))
+        results = run_reproduce(options, source, progress)
         paths = write_reports(results, args.out)
     finally:
         root.removeHandler(handler)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
-from labctl.cli.station_source import add_station_options, station_config_from_args
+from labctl.cli.station_source import add_station_options, station_source
+from labctl.core.roles import Role
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
 
@@ -24,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Print one line per instrument; exit status 1 if any status query failed."""
-    with station_config_from_args(args) as config:
+    with station_source(args).open() as config:
         station = Station.connect(config)
         try:
             identities = station.identify()
@@ -35,10 +37,12 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if any(text.startswith("error:") for text in status.values()) else 0
 
 
-def _report(config: StationConfig, identities: dict[str, str], status: dict[str, str]) -> str:
+def _report(config: StationConfig, identities: Mapping[Role, str],
+            status: Mapping[Role, str]) -> str:
     rows = [("ROLE", "RESOURCE", "IDN", "STATUS")]
     for role, instrument in config.instruments.items():
-        rows.append((role, instrument.resource, identities.get(role, ""), status.get(role, "")))
+        rows.append((str(role), instrument.resource, identities.get(role, ""),
+                     status.get(role, "")))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"station {config.name}: {len(config.instruments)} instruments"]
     for row in rows:

@@ -1,31 +1,20 @@
 """The `--sim [--seed N] [--faults SPEC] | --station FILE` options shared by every command that
-needs a station.
-
-Only this module (and `labctl sim`) knows that a simulator exists: it turns the options into a
-:class:`StationConfig`, starting the embedded simulated station for ``--sim`` (with the faults of
-``--faults SPEC`` injected, docs/reliability.md) and keeping it running for as long as the caller
-uses the config.
-"""
+needs a station: a thin adapter that turns them into a
+:class:`~labctl.services.station_source.StationSource`, which decides everything else (the
+simulator, its faults, the station config, label and wafer id)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from labctl.core.errors import ConfigError
-from labctl.station.config import StationConfig, load_station_config
-
-if TYPE_CHECKING:
-    from labctl.sim.faults import FaultSpec
-
-DEFAULT_SEED = 0
+from labctl.services.station_source import DEFAULT_SIM_SEED, StationSource
 
 
 def add_station_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """Add the mutually exclusive ``--sim`` / ``--station FILE`` pair and ``--seed``."""
+    """Add the mutually exclusive ``--sim`` / ``--station FILE`` pair, ``--seed`` and
+    ``--faults``."""
     source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument(
         "--sim", action="store_true", help="use the embedded simulated station (virtual wafer)"
@@ -33,13 +22,8 @@ def add_station_options(parser: argparse.ArgumentParser, required: bool = True) 
     source.add_argument("--station", type=Path, metavar="FILE", help="station TOML file")
     parser.add_argument(
         "--seed", type=int, default=None,
-        help=f"seed of the simulated wafer (only with --sim; default {DEFAULT_SEED})",
+        help=f"seed of the simulated wafer (only with --sim; default {DEFAULT_SIM_SEED})",
     )
-    add_faults_option(parser)
-
-
-def add_faults_option(parser: argparse.ArgumentParser) -> None:
-    """``--faults SPEC``: faults the simulated instruments inject (only with ``--sim``)."""
     parser.add_argument(
         "--faults", default=None, metavar="SPEC",
         help="inject faults into the simulated station (only with --sim), e.g. "
@@ -48,37 +32,34 @@ def add_faults_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fault_spec(args: argparse.Namespace) -> FaultSpec | None:
-    """The parsed ``--faults`` (None without it); ConfigError for a bad SPEC or one given
-    without ``--sim``."""
-    text = getattr(args, "faults", None)
-    if text is None:
-        return None
-    if not getattr(args, "sim", False):
-        raise ConfigError("--faults only applies with --sim")
-    from labctl.sim.faults import parse_fault_spec
-
-    return parse_fault_spec(text)
-
-
-def simulator_seed(args: argparse.Namespace) -> int:
-    """The ``--seed`` given with ``--sim`` (or the default); ``--seed`` alone is refused."""
+def optional_station_source(args: argparse.Namespace) -> StationSource | None:
+    """The source the options name, or None when neither ``--sim`` nor ``--station`` was given
+    (where they are optional). ``--seed`` or ``--faults`` without ``--sim`` is refused."""
     if args.seed is not None and not args.sim:
         raise ConfigError("--seed only applies with --sim")
-    return DEFAULT_SEED if args.seed is None else int(args.seed)
+    faults = getattr(args, "faults", None)
+    if faults is not None and not args.sim:
+        raise ConfigError("--faults only applies with --sim")
+    if args.sim:
+        return StationSource.simulator(DEFAULT_SIM_SEED if args.seed is None else args.seed,
+                                       faults)
+    if args.station is not None:
+        return StationSource.from_file(args.station)
+    return None
 
 
-@contextmanager
-def station_config_from_args(args: argparse.Namespace) -> Iterator[StationConfig]:
-    """The station file's config, or the simulated station's (kept running meanwhile)."""
-    seed = simulator_seed(args)
-    faults = fault_spec(args)
-    if not args.sim:
-        yield load_station_config(args.station)
-        return
-    from labctl.services.station_source import (
-        simulated_station_config,  # only --sim needs the simulator
-    )
+def station_source(args: argparse.Namespace) -> StationSource:
+    """The source named by the (required) station options."""
+    source = optional_station_source(args)
+    if source is None:
+        raise ConfigError("give --sim or --station FILE")
+    return source
 
-    with simulated_station_config(seed, faults) as config:
-        yield config
+
+def station_cli_args(source: StationSource | None) -> list[str]:
+    """The options that name ``source`` again, for child commands (faults are not passed on)."""
+    if source is None:
+        return []
+    if source.station_file is None:
+        return ["--sim", "--seed", str(source.sim_seed)]
+    return ["--station", str(source.station_file)]

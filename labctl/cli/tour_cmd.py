@@ -10,7 +10,7 @@ import argparse
 
 import numpy as np
 
-from labctl.cli.station_source import add_station_options, station_config_from_args
+from labctl.cli.station_source import add_station_options, station_source
 from labctl.core.errors import ConfigError
 from labctl.core.wafer_map import parse_die_name
 from labctl.station import array_ops
@@ -35,7 +35,7 @@ def run_tour(args: argparse.Namespace) -> int:
         col, row = parse_die_name(args.die)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    with station_config_from_args(args) as config, Station.connect(config) as station:
+    with station_source(args).open() as config, Station.connect(config) as station:
         for role, idn in station.identify().items():
             print(f"{role:<11} {idn}")
         station.prober.step_to_die(col, row)

@@ -15,7 +15,7 @@ from labctl.cli.program_cmd import (
     selected_dies,
     weights_for,
 )
-from labctl.cli.station_source import add_station_options
+from labctl.cli.station_source import add_station_options, station_source
 from labctl.core.errors import ConfigError
 
 
@@ -41,27 +41,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labctl.cli.station_source import station_config_from_args
     from labctl.hardware.service import data_for, die_maps, validate_programmed
     from labctl.station.station import Station
     from labctl.store.programmed import read_programmed_run
 
+    source = station_source(args)
     if args.in_situ_images < 0:
         raise ConfigError("--in-situ-images must be >= 0")
     dies = selected_dies(args.wafer, args.die)
     weights = {die: weights_for(args.weights, die) for die in dies}
     for die in dies:  # every die must have a run before any instrument is touched
         read_programmed_run(args.wafer, die, args.run)
-    check_sim_seed(args, args.wafer)
+    check_sim_seed(source, args.wafer)
     data = data_for(next(iter(weights.values())))
     results: list[dict[str, Any]] = []
-    with station_config_from_args(args) as config, Station.connect(config) as station:
+    with source.open() as config, Station.connect(config) as station:
         for i, die in enumerate(dies):
             print(f"[{i + 1}/{len(dies)}] validating {die}", file=sys.stderr)
             result = validate_programmed(
                 station, args.wafer, weights[die], die_maps(args.wafer, die), data,
                 in_situ_images=args.in_situ_images, run_name=args.run,
-                restore=args.restore or args.sim,
+                restore=args.restore or source.simulated,
             )
             results.append(result.to_dict())
     if args.json:

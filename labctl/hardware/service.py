@@ -130,7 +130,7 @@ def check_die_holds(station: Station, run: ProgrammedRun, die: DieMaps, restore:
         if not restore:
             raise LabctlError(
                 f"{die.name} tile {k} no longer holds {run.name} ({differs:.1%} of cells "
-                "differ); program it again (or pass --restore)"
+                "differ); program it again, or validate with restore on"
             )
         log.info("%s tile %d: %.1f%% of cells differ from %s; writing it again", die.name, k,
                  100 * differs, run.name)

@@ -8,11 +8,11 @@ per-die error is validation (a): the full test set through the die's read-back m
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,9 @@ from labctl.hardware.deploy import WeightSet, load_weight_set
 from labctl.hardware.service import die_maps, program_weights, validate_programmed
 from labctl.hardware.validate import Validation
 from labctl.reproduce.options import DEPLOYED_MODES, IN_SITU_MODE, ReproduceOptions
-from labctl.station.config import SIM_STATION_FILE, StationConfig, load_station_config
+from labctl.services.station_source import StationSource
+from labctl.services.sweep.service import SweepService
 from labctl.station.station import Station
-from labctl.store.truth import truth_wafer_id
 from labctl.training.mnist import MnistData
 from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
 from labctl.training.wafer_maps import read_wafer_maps
@@ -36,55 +36,6 @@ from procedures.program import WriteVerifySettings
 log = logging.getLogger("labctl.reproduce")
 
 Progress = Callable[[str], None]
-
-
-class StationSource:
-    """Where instruments come from: a station file, or the simulated station of a seed."""
-
-    def __init__(self, station_file: Path | None) -> None:
-        self.station_file = station_file
-
-    @property
-    def simulated(self) -> bool:
-        return self.station_file is None
-
-    @contextlib.contextmanager
-    def config(self, seed: int) -> Iterator[StationConfig]:
-        if self.station_file is not None:
-            yield load_station_config(self.station_file)
-            return
-        from labctl.services.station_source import simulated_station_config  # only --sim needs it
-
-        with simulated_station_config(seed) as config:
-            yield config
-
-
-def sweep_wafer(
-    source: StationSource, seed: int, out: Path, dies: str, progress: Progress
-) -> Path:
-    """Measure `dies` into `out` (finishing it if a previous run left it incomplete)."""
-    from labctl.sweep.plan import make_plan, settings_with_station_defaults
-    from labctl.sweep.session import SweepOptions, run_sweep
-
-    config = load_station_config(source.station_file or SIM_STATION_FILE)
-    resume = out.exists()
-    plan = make_plan(
-        station_label=f"simulated station (seed {seed})" if source.simulated else config.name,
-        station_config=config,
-        output=out,
-        wafer_id=truth_wafer_id(seed) if source.simulated else out.stem,
-        dies=dies,
-        resume=resume,
-        settings=settings_with_station_defaults(config.limits),
-    )
-    if resume and not plan.dies:
-        progress(f"reusing {out} (every selected die measured)")
-        return out
-    progress(f"sweeping {len(plan.dies)} dies into {out}")
-    result = run_sweep(plan, SweepOptions(), sim_seed=seed if source.simulated else None)
-    if not result.finished:
-        raise LabctlError(f"the sweep of {out} stopped before its end")
-    return out
 
 
 def deploy_and_validate(
@@ -100,7 +51,7 @@ def deploy_and_validate(
     """Program each mode's weights onto each die and validate it; mode -> die -> result."""
     results: dict[str, dict[str, Validation]] = {mode: {} for mode in weights_for}
     settings = WriteVerifySettings()
-    with source.config(seed) as config, Station.connect(config) as station:
+    with source.with_seed(seed).open() as config, Station.connect(config) as station:
         for i, name in enumerate(dies):
             die = die_maps(wafer, name)
             for mode, weights_of in weights_for.items():
@@ -148,7 +99,8 @@ def run_reproduce(
             progress(f"copying {options.wafer} to {wafer_path} (programmed runs are added there)")
             shutil.copyfile(options.wafer, wafer_path)
     else:
-        sweep_wafer(source, options.seed, wafer_path, options.sweep_dies, progress)
+        SweepService(source.with_seed(options.seed)).measure(
+            wafer_path, options.sweep_dies, progress_stream=sys.stderr, announce=progress)
     timing["sweep"] = time.perf_counter() - t
 
     # 2. training
@@ -191,8 +143,9 @@ def run_reproduce(
     if options.holdout_seed is not None and source.simulated:
         t = time.perf_counter()
         holdout_path = out / "holdout-wafer.h5"
-        sweep_wafer(source, options.holdout_seed, holdout_path, options.holdout_sweep_dies,
-                    progress)
+        SweepService(source.with_seed(options.holdout_seed)).measure(
+            holdout_path, options.holdout_sweep_dies, progress_stream=sys.stderr,
+            announce=progress)
         holdout_dies = list(read_wafer_maps(holdout_path).names)[
             : options.holdout_max_program_dies
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,13 +45,23 @@ class StationSource:
 
     @classmethod
     def simulator(
-        cls, seed: int = DEFAULT_SIM_SEED, faults: FaultSpec | None = None
+        cls, seed: int = DEFAULT_SIM_SEED, faults: FaultSpec | str | None = None
     ) -> StationSource:
+        """The simulated station of ``seed``; ``faults`` may be a fault SPEC's text
+        (docs/reliability.md), parsed here (ConfigError naming what is wrong)."""
+        if isinstance(faults, str):
+            from labctl.sim.faults import parse_fault_spec  # only the simulator needs it
+
+            faults = parse_fault_spec(faults)
         return cls(None, seed, faults)
 
     @classmethod
     def from_file(cls, path: Path) -> StationSource:
         return cls(Path(path))
+
+    def with_seed(self, seed: int) -> StationSource:
+        """The same simulator on the wafer of ``seed`` (a station file is what it is)."""
+        return replace(self, sim_seed=seed) if self.simulated else self
 
     @property
     def simulated(self) -> bool:
@@ -65,9 +75,9 @@ class StationSource:
     @property
     def label(self) -> str:
         """How logs and summaries name the station."""
-        if self.simulated:
+        if self.station_file is None:
             return f"simulated station (seed {self.sim_seed})"
-        return self.static_config().name
+        return f"{self.static_config().name} ({self.station_file})"
 
     def default_wafer_id(self, output: Path) -> str:
         """The simulated wafer's id (which says its seed), or the output file's stem."""

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from PyQt6.QtCore import Qt
 
-from gui.run_control import GUI_DEFAULTS, MANAGED_PARAMETERS, RunControlPanel, RunState
+from gui.run_control import GUI_DEFAULTS, RunControlPanel, RunState
 from labctl.core.errors import ConfigError
+from labctl.services.sweep.spec import MANAGED_PARAMETERS, sweep_spec
 
 
 @pytest.fixture
@@ -30,13 +31,14 @@ def test_build_request_from_the_inputs(panel, tmp_path):
     panel.output_edit.setText(str(tmp_path / "w.h5"))
     panel.picker.set_selected(["die_02_00", "die_03_00"])
     request = panel.build_request()
-    assert request.output_path == tmp_path / "w.h5"
+    assert request.output == tmp_path / "w.h5"
     assert request.dies == ("die_02_00", "die_03_00")
     assert not request.resume
     for managed in MANAGED_PARAMETERS:
-        assert managed not in request.parameters
+        assert managed not in request.values
+    assert set(request.values) == {s.name for s in sweep_spec()}  # one input per setting
     for name, value in GUI_DEFAULTS.items():
-        assert request.parameters[name] == value
+        assert request.values[name] == value
 
 
 def test_missing_output_or_dies_is_a_clear_error(panel):
@@ -55,7 +57,7 @@ def test_start_emits_the_request(panel, qtbot):
     panel.picker.set_selected(["die_02_00"])
     with qtbot.waitSignal(panel.start_requested) as started:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert started.args[0].output_path == Path("w.h5")
+    assert started.args[0].output == Path("w.h5")
 
 
 def test_buttons_follow_the_state(panel):

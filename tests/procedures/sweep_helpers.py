@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labctl.services.sweep.runner import ProcedureRunner
 from labctl.sim.embedded import SimStationServer
 from labctl.station.station import Station
-from labctl.sweep.runner import ProcedureRunner
 from procedures.wafer_sweep import WaferSweepProcedure
 
 SimFactory = Callable[[int], tuple[SimStationServer, Station]]

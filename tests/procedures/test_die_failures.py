@@ -14,6 +14,7 @@ from pyvisa.errors import VisaIOError
 from sweep_helpers import SimFactory, run_sweep
 
 from labctl.core.errors import InstrumentError
+from labctl.services.sweep.runner import ProcedureRunner
 from labctl.sim.embedded import SimStationServer, start_sim_station
 from labctl.sim.faults import AcquisitionFaults
 from labctl.sim.params import SimParams
@@ -21,7 +22,6 @@ from labctl.station.config import sim_station_config
 from labctl.station.station import Station
 from labctl.store.layout import DieStatus
 from labctl.store.reader import open_wafer
-from labctl.sweep.runner import ProcedureRunner
 from procedures.characterise import CharacteriseDieProcedure
 from procedures.die_checks import check_gate_leakage
 

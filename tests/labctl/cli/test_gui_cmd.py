@@ -19,7 +19,7 @@ def opened(monkeypatch):
     """Replace the event loop: record what the window would have been given."""
     calls: list[dict] = []
 
-    def fake_run_app(config, wafer_path, station_args=(), argv=()):
+    def fake_run_app(config, wafer_path, station_args=(), argv=(), source=None):
         resources = {} if config is None else {r: i.resource for r, i in
                                                 config.instruments.items()}
         calls.append({"config": config, "wafer": wafer_path, "station_args": list(station_args),

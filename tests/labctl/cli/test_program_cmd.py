@@ -42,7 +42,7 @@ def test_program_then_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str
         ({"--weights": "missing.safetensors"}, "weight file not found"),
         ({"--weights": "FOREIGN"}, "does not fit tile 0"),
         ({"--seed": "3"}, "pass --seed 0"),
-        ({"--max-pulses": "0"}, "--max-pulses must be"),
+        ({"--max-pulses": "0"}, "max_pulses must be"),
     ],
 )
 def test_bad_inputs_give_one_line_errors(

@@ -90,14 +90,15 @@ def _foreign_hdf5_file(path: Path) -> None:
     ("make", "args", "message"),
     [
         (None, ["--dies", "die_00_00,die_03_00"], "unknown die name(s): die_00_00"),
-        (lambda p: p.write_bytes(b"old data"), [], "already exists: add --resume"),
+        (lambda p: p.write_bytes(b"old data"), [], "already exists: resume it"),
         (lambda p: p.write_bytes(b"not hdf5"), ["--resume"], "is not an HDF5 file"),
         (_newer_format_file, ["--resume"], "newer than this labctl supports"),
         (_foreign_hdf5_file, ["--resume"], "not a labctl wafer file"),
         (None, ["--resume"], "nothing to resume"),
         (None, ["--write-voltage", "1.5"], "exceeds station 'sim' limit of 1.2 V"),
         (None, ["--nplc", "50"], "nplc = 50 is outside"),
-        (None, ["--retries", "0"], "--retries must be"),
+        (None, ["--retries", "0"], "retry_attempts = 0 is outside 1 ... 10"),
+        (None, ["--retry-backoff", "nan"], "retry_backoff must be a finite number"),
     ],
 )
 def test_bad_input_gets_one_line_and_changes_nothing(

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from labctl.core.geometry import DEFAULT_LAYER_SIZES
-from labctl.reproduce.run import StationSource, sweep_wafer
+from labctl.services.station_source import StationSource
+from labctl.services.sweep.service import SweepService
 from labctl.training.mnist import load_mnist
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import RoutingPriority, routing_to_metadata
@@ -31,7 +32,7 @@ def _workdir() -> Path:
 def measured_wafer() -> Path:
     """Two dies of simulated wafer seed 0, swept as `labctl sweep` does (do not modify)."""
     path = _workdir() / "wafer.h5"
-    sweep_wafer(StationSource(None), SEED, path, ",".join(DIES), progress=lambda _: None)
+    SweepService(StationSource.simulator(SEED)).measure(path, ",".join(DIES))
     return path
 
 

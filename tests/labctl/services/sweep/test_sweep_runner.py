@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymeasure.experiment import IntegerParameter, Procedure
 
-from labctl.sweep.runner import ProcedureRunner, stop_on_signals
+from labctl.services.sweep.runner import ProcedureRunner, stop_on_signals
 
 
 class CountingProcedure(Procedure):

@@ -1,24 +1,32 @@
 """A sweep's plan, checked completely before anything is touched.
 
-Every input problem (unknown dies, settings outside the station's limits, an existing output
-without ``--resume``, a file of another format or wafer, an unwritable path) is found here and
-raised as one LabctlError, so a bad command changes nothing: no file is created, no instrument
-is contacted. The same plan drives ``--dry-run``, which prints it with its estimated duration.
+Every input problem (unknown dies, settings outside their ranges or the station's limits, an
+existing output that is not resumed, a file of another format or wafer, an unwritable path) is
+found here and raised as one LabctlError naming the setting, so a bad request changes nothing:
+no file is created, no instrument is contacted. The same plan drives a dry run, which prints it
+with its estimated duration.
+
+Resume is decided here, once, for every caller: a resumed file keeps its own die selection,
+wafer id and characterisation settings unless the request names them (and then they must agree
+with the file; only speed-only settings may differ).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from labctl.core.errors import LabctlError
-from labctl.station.config import Limits, StationConfig
+from labctl.core.errors import ConfigError, LabctlError
+from labctl.services.sweep.logfile import log_path_for
+from labctl.services.sweep.spec import SweepSpec, sweep_spec
+from labctl.station.config import StationConfig
 from labctl.store.layout import DieStatus
 from labctl.store.publish import check_output_path
 from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import resolve_die_selection
-from labctl.sweep.logfile import log_path_for
 from procedures.base import check_resumable
 from procedures.operating_point import check_against_limits
 from procedures.settings import CharacterisationSettings
@@ -29,6 +37,21 @@ from procedures.timing import (
     estimate_sweep,
     format_duration,
 )
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """What a caller asks for: output file, dies, setting values, new file or resume.
+
+    ``dies`` None means every die for a new file and the file's own selection for a resume;
+    ``values`` maps setting names (the sweep procedure's Parameters) to values, and a setting
+    not given takes its default (see :meth:`SweepSpec.resolve`).
+    """
+
+    output: Path
+    dies: str | Sequence[str] | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +66,9 @@ class SweepPlan:
     already_complete: tuple[str, ...]
     resume: bool
     settings: CharacterisationSettings
+    #: Every setting of the spec, resolved (``wafer_id`` included).
+    values: Mapping[str, Any] = field(default_factory=dict)
+    spec: SweepSpec = field(default_factory=sweep_spec)
 
     @property
     def log_path(self) -> Path:
@@ -57,47 +83,66 @@ class SweepPlan:
         return estimate_sweep(len(self.to_measure), self.settings, DEFAULT_TILE_SHAPES, timing)
 
 
-def settings_with_station_defaults(
-    limits: Limits,
-    *,
-    cycles: int | None = None,
-    read_voltage_V: float | None = None,
-    write_voltage_V: float | None = None,
-    write_width_s: float | None = None,
-    nplc: float | None = None,
-    batching: str | None = None,
-) -> CharacterisationSettings:
-    """Settings from the given values; read bias and write pulse default to the station's
-    operating points, the rest to CharacterisationSettings' defaults."""
-    defaults = CharacterisationSettings()
-    return CharacterisationSettings(
-        cycles=defaults.cycles if cycles is None else cycles,
-        read_voltage_V=limits.read_voltage_V if read_voltage_V is None else read_voltage_V,
-        write_voltage_V=limits.write_voltage_V if write_voltage_V is None else write_voltage_V,
-        write_width_s=limits.write_width_s if write_width_s is None else write_width_s,
-        nplc=defaults.nplc if nplc is None else nplc,
-        batching=defaults.batching if batching is None else batching,  # type: ignore[arg-type]
-    )
+@dataclass(frozen=True)
+class StoredRun:
+    """What a wafer file says about the sweep that made it (what a resume continues)."""
+
+    wafer_id: str
+    settings: Mapping[str, Any]
+    dies: tuple[str, ...] | None
+
+    @classmethod
+    def read(cls, path: Path) -> StoredRun:
+        with open_wafer(path) as reader:
+            info = reader.info
+        stored = info.procedure.get("settings")
+        dies = info.procedure.get("dies")
+        if dies is not None and (not isinstance(dies, list)
+                                 or not all(isinstance(d, str) for d in dies)):
+            raise ConfigError(f"{path}: stored die selection is unreadable")
+        return cls(info.wafer_id, stored if isinstance(stored, dict) else {},
+                   tuple(dies) if dies else None)
 
 
 def make_plan(
+    request: SweepRequest,
     *,
     station_label: str,
     station_config: StationConfig,
-    output: Path,
-    wafer_id: str,
-    dies: str,
-    resume: bool,
-    settings: CharacterisationSettings,
+    default_wafer_id: str,
+    keep_stored_wafer_id: bool = True,
+    spec: SweepSpec | None = None,
 ) -> SweepPlan:
-    """Validate everything about a sweep without side effects; LabctlError on any problem."""
-    names = tuple(resolve_die_selection(dies))
+    """Validate everything about a sweep without side effects; LabctlError on any problem.
+
+    ``default_wafer_id`` names the wafer unless the request does; on a resume the file's own id
+    is kept instead when ``keep_stored_wafer_id`` (a station file: the file knows its wafer; the
+    simulator: its seed decides, and a file of another seed is refused).
+    """
+    spec = spec or sweep_spec()
+    output = Path(request.output)
+    given = spec.check(request.values)
+    stored: StoredRun | None = None
+    if request.resume:
+        if not output.exists():
+            raise LabctlError(f"{output} does not exist: nothing to resume")
+        stored = StoredRun.read(output)
+    selection = request.dies
+    if selection is None:
+        selection = stored.dies if stored is not None and stored.dies else "all"
+    names = tuple(resolve_die_selection(selection))
+    values = spec.resolve(given, station_config.limits,
+                          stored.settings if stored is not None else None)
+    wafer_id = str(values.get("wafer_id") or "")
+    if not wafer_id:
+        keep = stored is not None and keep_stored_wafer_id
+        wafer_id = stored.wafer_id if stored is not None and keep else default_wafer_id
+    values["wafer_id"] = wafer_id
+    settings = spec.characterisation(values)
     check_against_limits(station_config.limits, settings, station_config.name)
     log_path = log_path_for(output)
     complete: tuple[str, ...] = ()
-    if resume:
-        if not output.exists():
-            raise LabctlError(f"{output} does not exist: nothing to resume (drop --resume)")
+    if request.resume:
         check_resumable(output, wafer_id, settings)
         with open_wafer(output) as reader:
             complete = tuple(n for n, rec in reader.dies.items()
@@ -105,7 +150,7 @@ def make_plan(
     else:
         if output.exists() or output.is_symlink():
             raise LabctlError(
-                f"{output} already exists: add --resume to finish it, or choose another --out"
+                f"{output} already exists: resume it to finish it, or choose another output file"
             )
         check_output_path(output)
     if log_path.exists() and not os.access(log_path, os.W_OK):
@@ -117,8 +162,10 @@ def make_plan(
         wafer_id=wafer_id,
         dies=names,
         already_complete=complete,
-        resume=resume,
+        resume=request.resume,
         settings=settings,
+        values=values,
+        spec=spec,
     )
 
 

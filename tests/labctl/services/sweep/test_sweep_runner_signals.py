@@ -15,11 +15,11 @@ import pytest
 from pymeasure.experiment import Procedure
 
 import procedures.measurement
+from labctl.services.sweep.runner import ProcedureRunner, stop_on_signals
 from labctl.sim.embedded import start_sim_station
 from labctl.sim.params import SimParams
 from labctl.station.config import sim_station_config
 from labctl.station.station import Station
-from labctl.sweep.runner import ProcedureRunner, stop_on_signals
 from procedures.wafer_sweep import WaferSweepProcedure
 from tests.labctl.station.safe_state_commands import SAFE_STATE
 

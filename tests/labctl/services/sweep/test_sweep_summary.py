@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labctl.sweep.summary import SweepSummary
+from labctl.services.sweep.summary import SweepSummary
 
 
 def event(die: str, status: str, cells: int = 0, yield_fraction: float | None = None,

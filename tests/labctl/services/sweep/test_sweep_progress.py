@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from labctl.sweep.progress import SweepProgress
+from labctl.services.sweep.progress import SweepProgress
 from procedures.events import DieEvent
 
 

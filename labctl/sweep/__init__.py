@@ -1,1 +1,0 @@
-"""Console orchestration of wafer sweeps: running a procedure, progress, log file, summary."""
