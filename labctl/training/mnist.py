@@ -4,6 +4,9 @@ Default preprocessing fits the default die's first tile (196 rows): a 2x2 averag
 28x28 images to 14x14 and a threshold binarises them, giving 196 binary inputs (1 = the row is
 driven with the read voltage, 0 = grounded). Decoding the 11 MB of gzip takes about a second, so
 the decoded arrays and the preprocessed tensors are cached per process.
+
+`validation_split` holds a fixed, seeded part of the 60 000 training images out of training for
+tuning and model selection, so that the 10 000 test images serve only the reported numbers.
 """
 
 from __future__ import annotations
@@ -135,4 +138,52 @@ def load_mnist(
         test_y=torch.from_numpy(raw["test_labels"].astype(np.int64)),
         image_side=side,
         threshold=threshold,
+    )
+
+
+#: Training images held out for validation by default, and the seed of the permutation that
+#: picks them (fixed: every run, mode and wafer validates on the same images).
+DEFAULT_VALIDATION_IMAGES = 5000
+VALIDATION_SEED = 20_240_528
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Training and validation inputs/labels carved out of MNIST's 60 000 training images."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    validation_images: int
+    seed: int
+
+    def describe(self) -> dict[str, int]:
+        """What weight-file metadata records about the split."""
+        return {
+            "train_images": int(self.train_x.shape[0]),
+            "validation_images": self.validation_images,
+            "validation_seed": self.seed,
+        }
+
+
+def validation_split(
+    data: MnistData, validation_images: int = DEFAULT_VALIDATION_IMAGES, seed: int = VALIDATION_SEED
+) -> DataSplit:
+    """Hold `validation_images` training images out (a seeded random choice; 0 = none, the
+    validation set is then empty and training uses all 60 000, the test set stays untouched)."""
+    n = int(data.train_x.shape[0])
+    if not 0 <= validation_images < n:
+        raise ValueError(f"validation_images must lie in [0, {n}), got {validation_images}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, train = order[:validation_images], order[validation_images:]
+    if validation_images == 0:
+        train = torch.arange(n)  # keep the original order: identical to training without a split
+    return DataSplit(
+        train_x=data.train_x[train],
+        train_y=data.train_y[train],
+        val_x=data.train_x[val],
+        val_y=data.train_y[val],
+        validation_images=validation_images,
+        seed=seed,
     )

@@ -1,12 +1,18 @@
-"""The training modes: ideal, statistics-aware and hardware-aware (unaware needs no training).
+"""The training modes: ideal, statistics-aware (with or without routing) and hardware-aware
+(unaware needs no training).
 
-All three run the same minibatch loop (Adam, cosine learning-rate decay, latent weights clipped
-to [-1, 1]); they differ only in the hardware the forward pass sees:
+All run the same minibatch loop (Adam, cosine learning-rate decay, latent weights clipped to
+[-1, 1]); they differ only in the hardware the forward pass sees:
 - ideal: none (every cell contributes exactly its weight);
 - statistics-aware: `dies_per_step` virtual dies drawn afresh every step from the wafer's
-  statistics, the minibatch split between them (each image sees one random die);
+  statistics, the minibatch split between them (each image sees one random die). Without
+  routing (the paper's protocol) every virtual die is used with the fixed input-to-row mapping;
+  with routing, each is routed as deployment would route it (per-die row repair);
 - hardware-aware: the measured maps of the dies, one weight set per die, all dies trained at once
   on the same minibatches (weights stacked dies x inputs x neurons).
+
+`ModelSelector` keeps the weights of the epoch that scored best on held-out data (the
+validation split, never the test set).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +50,11 @@ class TrainConfig:
     finetune_learning_rate: float = 0.003
     #: virtual dies per statistics-aware step (the minibatch is split between them).
     dies_per_step: int = 4
-    #: defect-aware routing (labctl.training.routing) in statistics-aware training and in
-    #: deployment; False = the paper's fixed mapping (logical input i on physical row i).
+    #: hardware-aware deployment: True = each die keeps the per-die row routing of the
+    #: statistics-aware-routed weights it starts from; False = the paper's fixed mapping
+    #: (logical input i on physical row i), starting from the statistics-aware weights.
+    #: The two statistics-aware modes do not read it: `statistics-aware` never routes,
+    #: `statistics-aware-routed` always does.
     routing: bool = True
     #: use only the first n training images (None = all 60 000).
     train_subset: int | None = None
@@ -120,6 +130,43 @@ def _training_set(
     return x, y
 
 
+class ModelSelector:
+    """Scores the network after every epoch (lower is better) and remembers the best weights.
+
+    `score` must use held-out data only (the validation split): the chosen epoch is then an
+    honest model selection, and the test set stays for the reported numbers.
+    """
+
+    def __init__(self, score: Callable[[BinaryNetwork], float]) -> None:
+        self.score = score
+        self.best_score = math.inf
+        self.best_epoch = -1
+        self.scores: list[float] = []
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def observe(self, epoch: int, net: BinaryNetwork) -> None:
+        net.eval()
+        value = float(self.score(net))
+        net.train()
+        self.scores.append(value)
+        if value < self.best_score:
+            self.best_score, self.best_epoch = value, epoch
+            self._best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    def restore_best(self, net: BinaryNetwork) -> None:
+        """Load the best epoch's weights into `net` (no-op before the first observation)."""
+        if self._best_state is not None:
+            net.load_state_dict(self._best_state)
+
+    def summary(self) -> dict[str, Any]:
+        """For metadata: the chosen epoch (0-based) and every epoch's validation score."""
+        return {
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "scores": [round(v, 6) for v in self.scores],
+        }
+
+
 def fit(
     net: BinaryNetwork,
     x: torch.Tensor,
@@ -132,6 +179,7 @@ def fit(
     hardware: Callable[[], Sequence[TileResponse]] | None = None,
     split_between_dies: int = 0,
     on_epoch: EpochCallback | None = None,
+    selector: ModelSelector | None = None,
 ) -> BinaryNetwork:
     """Train `net` in place for `epochs` passes over (x, y) and return it.
 
@@ -139,6 +187,7 @@ def fit(
     split_between_dies: if > 0, the minibatch is split into that many equal parts, part i
     evaluated on die i of the responses; otherwise every die sees the whole minibatch and each
     model of `net` (1 or one per die) is trained on its own die.
+    selector: scores every epoch; the net returned holds the best epoch's weights.
     """
     generator = torch.Generator().manual_seed(seed)
     n_samples = x.shape[0]
@@ -176,7 +225,11 @@ def fit(
         log.info("epoch %d: loss %.4f (%d/%d steps)", epoch, mean_loss, step, total_steps)
         if on_epoch is not None:
             on_epoch(epoch, mean_loss)
+        if selector is not None:
+            selector.observe(epoch, net)
         epoch += 1
+    if selector is not None:
+        selector.restore_best(net)
     net.eval()
     return net
 
@@ -216,22 +269,26 @@ def train_statistics_aware(
     sampler: DieSampler,
     init: BinaryNetwork,
     on_epoch: EpochCallback | None = None,
+    *,
+    routing: bool = False,
+    selector: ModelSelector | None = None,
 ) -> BinaryNetwork:
     """One weight set, fine-tuned from `init` on virtual dies drawn afresh every step.
 
-    With routing, every drawn die is routed as deployment will route it, by the priority of the
+    routing=False (the paper's protocol): every die with the fixed input-to-row mapping.
+    routing=True: every drawn die is routed as deployment will route it, by the priority of the
     network being trained (recomputed after every epoch, as the neurons' activity changes).
     """
     net = copy.deepcopy(init)
     x, y = _training_set(x, y, config)
     n_dies = config.dies_per_step
-    priority = [routing_priority(net, x) if config.routing else None]
+    priority = [routing_priority(net, x) if routing else None]
 
     def hardware() -> list[TileResponse]:
         return route(priority[0], sampler.sample_responses(n_dies))
 
     def epoch_done(epoch: int, loss: float) -> None:
-        if config.routing:
+        if routing:
             priority[0] = routing_priority(net, x)
         if on_epoch is not None:
             on_epoch(epoch, loss)
@@ -248,6 +305,7 @@ def train_statistics_aware(
             hardware=hardware,
             split_between_dies=n_dies,
             on_epoch=epoch_done,
+            selector=selector,
         )
 
 

@@ -2,7 +2,9 @@
 
 Opening and validation are the store's (labctl.store.reader, read-only); this module only turns
 each complete die's `r_parallel`, `r_antiparallel` and `defects` maps into conductance maps.
-Pending, running and failed dies are skipped and reported.
+Pending, running and failed dies are skipped and reported. The file's root attribute `kind` says
+whether the maps were measured (`measurement`) or are the simulator's ground truth
+(`simulator_truth`); training records it and refuses truth unless asked (provenance).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labctl.core.errors import DataFormatError, LabctlError
-from labctl.store.layout import DieStatus
+from labctl.store.layout import KIND_MEASUREMENT, KIND_TRUTH, DieStatus
 from labctl.store.reader import open_wafer
 from labctl.training.maps import DieMaps, TileMap
+
+#: `WaferMaps.kind` of maps built in Python rather than read from a wafer file.
+MAPS_IN_MEMORY = "in_memory"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,18 @@ class WaferMaps:
     path: Path | None = None
     #: die name -> why it was left out (its status, and the failure reason if any).
     skipped: dict[str, str] = field(default_factory=dict)
+    #: where the maps came from: a wafer file's `kind` (KIND_MEASUREMENT or KIND_TRUTH), or
+    #: MAPS_IN_MEMORY for maps built in Python (tests, synthetic dies).
+    kind: str = MAPS_IN_MEMORY
+
+    @property
+    def is_truth(self) -> bool:
+        """True for the simulator's ground truth (not a measurement)."""
+        return self.kind == KIND_TRUTH
+
+    @property
+    def is_measured(self) -> bool:
+        return self.kind == KIND_MEASUREMENT
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -72,5 +89,9 @@ def read_wafer_maps(path: str | Path, dies: Sequence[str] | None = None) -> Wafe
         if not maps:
             raise LabctlError(f"{path}: no complete die to use ({len(skipped)} skipped)")
         return WaferMaps(
-            wafer_id=reader.info.wafer_id, dies=tuple(maps), path=Path(path), skipped=skipped
+            wafer_id=reader.info.wafer_id,
+            dies=tuple(maps),
+            path=Path(path),
+            skipped=skipped,
+            kind=reader.info.kind,
         )

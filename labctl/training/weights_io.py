@@ -3,8 +3,9 @@
 Tensors per layer k: `layer<k>.sign` (int8 ±1, what goes onto the die), `layer<k>.latent`
 (float32, to resume training), `layer<k>.scale` and `layer<k>.bias` (float32, the digital
 periphery); each with a leading model axis of length 1. The header's `labctl` entry is JSON:
-format name and version, mode, die, data file, seed, software version, layer sizes,
-preprocessing, training configuration, metrics and routing. Loading checks all of it and names
+format name and version, mode, die, data file, the kind of maps it came from (measured sweep or
+simulator truth), seed, software version, layer sizes, preprocessing, the training/validation
+split of MNIST, training configuration, metrics and routing. Loading checks all of it and names
 what is wrong.
 """
 
@@ -28,7 +29,7 @@ from labctl.training.routing import routing_from_metadata
 WEIGHTS_FORMAT = "labctl-binary-network"
 WEIGHTS_FORMAT_VERSION = 1
 _HEADER_KEY = "labctl"
-MODES = ("ideal", "unaware", "hardware-aware", "statistics-aware")
+MODES = ("ideal", "unaware", "hardware-aware", "statistics-aware", "statistics-aware-routed")
 
 
 @dataclass
@@ -40,6 +41,11 @@ class WeightMetadata:
     layer_sizes: tuple[int, ...]
     die: str | None = None
     data_file: str | None = None
+    #: the wafer file's `kind` ("measurement" or "simulator_truth"; "in_memory" for maps built
+    #: in Python); None for files written before provenance was recorded, and for ideal weights.
+    maps_kind: str | None = None
+    #: the MNIST split training used (mnist.DataSplit.describe()); empty = unknown (older files).
+    data_split: dict[str, Any] = field(default_factory=dict)
     preprocessing: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +62,8 @@ class WeightMetadata:
                 "mode": self.mode,
                 "die": self.die,
                 "data_file": self.data_file,
+                "maps_kind": self.maps_kind,
+                "data_split": self.data_split,
                 "seed": self.seed,
                 "software_version": self.software_version,
                 "layer_sizes": list(self.layer_sizes),
@@ -96,6 +104,8 @@ class WeightMetadata:
                 layer_sizes=tuple(int(n) for n in sizes),
                 die=raw.get("die"),
                 data_file=raw.get("data_file"),
+                maps_kind=raw.get("maps_kind"),
+                data_split=dict(raw.get("data_split") or {}),
                 preprocessing=dict(raw.get("preprocessing") or {}),
                 training=dict(raw.get("training") or {}),
                 routing=raw.get("routing"),

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from labctl.core.errors import DataFormatError
 from labctl.training.mnist import (
     DEFAULT_MNIST_DIR,
+    VALIDATION_SEED,
     load_mnist,
     load_raw_mnist,
     parse_idx,
     preprocess_images,
+    validation_split,
 )
 
 
@@ -52,6 +55,28 @@ def test_vendored_mnist_is_verified_binarised_and_cached() -> None:
     assert data.test_y.min() == 0 and data.test_y.max() == 9
     assert np.bincount(data.test_y.numpy())[1] == 1135  # documented label count
     assert load_mnist() is data
+
+
+def test_validation_split_is_fixed_disjoint_and_leaves_the_test_set_alone() -> None:
+    data = load_mnist()
+    split = validation_split(data, 5000)
+    assert split.train_x.shape == (55_000, 196) and split.val_x.shape == (5000, 196)
+    assert split.describe() == {
+        "train_images": 55_000,
+        "validation_images": 5000,
+        "validation_seed": VALIDATION_SEED,
+    }
+    again = validation_split(data, 5000)
+    assert torch.equal(split.val_x, again.val_x) and torch.equal(split.train_y, again.train_y)
+    # Every training image lands in exactly one part: the label counts add up.
+    counts = np.bincount(split.train_y.numpy(), minlength=10) + np.bincount(
+        split.val_y.numpy(), minlength=10
+    )
+    np.testing.assert_array_equal(counts, np.bincount(data.train_y.numpy(), minlength=10))
+    none = validation_split(data, 0)
+    assert none.val_x.shape[0] == 0 and torch.equal(none.train_x, data.train_x)
+    with pytest.raises(ValueError, match="validation_images"):
+        validation_split(data, 60_000)
 
 
 def test_synthetic_idx_files_load(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from labctl.training.evaluate import die_errors
 from labctl.training.sampler import DieSampler
 from labctl.training.statistics import wafer_statistics
 from labctl.training.train import (
+    ModelSelector,
     TrainConfig,
     train_hardware_aware,
     train_ideal,
@@ -65,6 +66,29 @@ def test_statistics_aware_returns_one_weight_set_trained_on_virtual_dies() -> No
     assert net.n_models == 1
     assert not torch.equal(net.latent[0], init.latent[0])  # trained a copy...
     assert torch.equal(init.latent[0], train_ideal(x, y, CONFIG, SIZES).latent[0])  # ...not init
+
+
+def test_model_selection_keeps_the_best_scored_epoch() -> None:
+    x, y = toy_data()
+    init = train_ideal(x, y, CONFIG, SIZES)
+    # A score that prefers the second epoch: the returned weights are that epoch's.
+    snapshots: list[torch.Tensor] = []
+
+    def score(net: object) -> float:
+        snapshots.append(init_latent(net))
+        return [3.0, 1.0, 2.0][len(snapshots) - 1]
+
+    def init_latent(net: object) -> torch.Tensor:
+        return net.latent[0].detach().clone()  # type: ignore[attr-defined]
+
+    selector = ModelSelector(score)
+    config = TrainConfig(**{**CONFIG.__dict__, "statistics_epochs": 3})
+    dies = [synthetic_die("die_02_00", 0, SHAPES, (0.03, 0.02, 0.02, 0.02))]
+    sampler = DieSampler(wafer_statistics(dies), seed=0)
+    net = train_statistics_aware(x, y, config, sampler, init, selector=selector)
+    assert selector.best_epoch == 1 and selector.summary()["scores"] == [3.0, 1.0, 2.0]
+    assert torch.equal(net.latent[0], snapshots[1])
+    assert not torch.equal(snapshots[1], snapshots[2])
 
 
 def test_hardware_aware_trains_one_weight_set_per_die() -> None:

@@ -10,6 +10,7 @@ from training_helpers import synthetic_die, write_wafer_file
 
 from labctl.analysis.conductance import conductance_from_resistance_S
 from labctl.core.errors import DataFormatError, LabctlError
+from labctl.store.layout import KIND_MEASUREMENT, KIND_TRUTH
 from labctl.training.maps import TileMap
 from labctl.training.wafer_maps import read_wafer_maps
 
@@ -26,6 +27,7 @@ def test_complete_dies_are_read_and_others_skipped(tmp_path: Path) -> None:
     assert wafer.names == ("die_02_00", "die_05_00")
     assert wafer.skipped == {"die_03_00": "failed (contact open)", "die_04_00": "pending"}
     assert wafer.wafer_id == "test-wafer"
+    assert wafer.kind == KIND_MEASUREMENT and wafer.is_measured and not wafer.is_truth
     got, want = wafer.die("die_02_00").tiles[0], dies[0].tiles[0]
     np.testing.assert_array_equal(got.defects, want.defects)
     ok = want.defects == 0
@@ -38,6 +40,12 @@ def test_complete_dies_are_read_and_others_skipped(tmp_path: Path) -> None:
     assert only.names == ("die_05_00",)
     with pytest.raises(LabctlError, match="die_07_03"):
         read_wafer_maps(path, dies=["die_07_03"])
+
+
+def test_truth_files_say_so(tmp_path: Path) -> None:
+    die = synthetic_die("die_02_00", seed=0, rates=(0.05, 0.0, 0.0, 0.0))
+    wafer = read_wafer_maps(write_wafer_file(tmp_path / "t.h5", [die], kind=KIND_TRUTH))
+    assert wafer.kind == KIND_TRUTH and wafer.is_truth
 
 
 def test_unusable_files_give_clear_errors(tmp_path: Path) -> None:

@@ -10,7 +10,14 @@ import numpy as np
 
 from labctl.core.defects import DefectCode
 from labctl.core.wafer_map import ALL_DIE_NAMES, parse_die_name
-from labctl.store.layout import DIES, KIND_TRUTH, DieStatus, TileData, write_tile_group
+from labctl.store.layout import (
+    DIES,
+    KIND_MEASUREMENT,
+    KIND_TRUTH,
+    DieStatus,
+    TileData,
+    write_tile_group,
+)
 from labctl.store.wafer_file import write_root_attrs
 from labctl.training.maps import DieMaps, TileMap
 
@@ -57,13 +64,18 @@ def synthetic_die(
 
 
 def write_wafer_file(
-    path: Path, dies: Sequence[DieMaps], statuses: dict[str, str] | None = None
+    path: Path,
+    dies: Sequence[DieMaps],
+    statuses: dict[str, str] | None = None,
+    kind: str = KIND_MEASUREMENT,
 ) -> Path:
-    """A wafer file in the store's layout (truth kind) holding `dies` (complete unless
-    `statuses` says otherwise; non-complete dies get no tiles)."""
+    """A wafer file in the store's layout holding `dies` (complete unless `statuses` says
+    otherwise; non-complete dies get no tiles): a measurement (one read per state, no write
+    failures) or, with kind=KIND_TRUTH, the simulator-truth layout."""
     statuses = statuses or {}
+    truth = kind == KIND_TRUTH
     with h5py.File(path, "w") as h5:
-        write_root_attrs(h5, KIND_TRUTH, "test-wafer", "{}", "{}")
+        write_root_attrs(h5, kind, "test-wafer", "{}", "{}")
         group = h5.create_group(DIES)
         for die in dies:
             status = statuses.get(die.name, DieStatus.COMPLETE.value)
@@ -82,6 +94,20 @@ def write_wafer_file(
             for k, tile in enumerate(die.tiles):
                 r_p = 1.0 / tile.g_p_S
                 r_ap = 1.0 / tile.g_ap_S
+                extra: dict[str, np.ndarray] = (
+                    {
+                        "r_on_ohm": np.full(tile.shape, 1000.0),
+                        # a short's total can lie below the transistor's: keep the MTJ positive
+                        "mtj_r_parallel_ohm": np.maximum(r_p - 1000.0, 1.0),
+                        "mtj_tmr0": r_ap / r_p - 1,
+                    }
+                    if truth
+                    else {
+                        "write_failures": np.zeros(tile.shape, dtype=np.uint8),
+                        "reads_parallel_ohm": r_p[None],
+                        "reads_antiparallel_ohm": r_ap[None],
+                    }
+                )
                 write_tile_group(
                     g,
                     TileData(
@@ -90,9 +116,7 @@ def write_wafer_file(
                         r_antiparallel_ohm=r_ap,
                         tmr=r_ap / r_p - 1,
                         defects=tile.defects,
-                        r_on_ohm=np.full(tile.shape, 1000.0),
-                        mtj_r_parallel_ohm=r_p - 1000.0,
-                        mtj_tmr0=r_ap / r_p - 1,
+                        **extra,  # type: ignore[arg-type]
                     ),
                 )
     return path
