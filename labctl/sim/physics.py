@@ -99,22 +99,26 @@ def bit_line_currents_A(
     inv_half = 1.0 / v_half_V
 
     def cell_currents(v_cell_V: FloatArray) -> FloatArray:
-        x = v_cell_V * inv_half
-        return v_cell_V / (base + swing / (1.0 + x * x))
+        r = v_cell_V * inv_half
+        r *= r
+        r += 1.0
+        np.divide(swing, r, out=r)
+        r += base
+        return np.divide(v_cell_V, r, out=r)
 
     nodes = np.zeros(base.shape)
     if r_wire_ohm <= 0.0:
         return cell_currents(np.broadcast_to(u, base.shape)).sum(axis=0), nodes
-    g_p = 1.0 / base
     distance = np.arange(1, base.shape[0] + 1, dtype=np.float64)
-    rho = r_wire_ohm * float((distance @ g_p).max(initial=0.0))
+    rho = r_wire_ohm * float((distance @ (1.0 / base)).max(initial=0.0))
     weight = 2.0 / (2.0 + rho)
     tol_V = rel_tol * float(np.abs(u).max(initial=0.0))
     for _ in range(max_iterations):
         currents = cell_currents(u - nodes)
         below = np.cumsum(currents, axis=0)
-        beyond = below[-1] - below + currents  # current in the segment between row i and i-1
-        step = np.cumsum(beyond, axis=0)
+        currents -= below  # the current in the segment between row i and row i - 1 ...
+        currents += below[-1]  # ... is everything from row i on
+        step = np.cumsum(currents, axis=0)
         step *= r_wire_ohm
         step -= nodes
         step *= weight
