@@ -146,6 +146,8 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     for line in markdown_rows:
         table.add_row(*[c.strip() for c in line.strip("|").split("|")])
     console = Console()
+    if not console.is_terminal:  # a file or pipe: no reason to squeeze the table
+        console = Console(width=200)
     console.print(table)
     console.print(f"maps: {results.metadata.get('map_source', 'unknown')}; "
                   f"{len(results.ok)} point(s) ok, {failed} failed")

@@ -153,6 +153,7 @@ def phase_diagram(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import TwoSlopeNorm
     from matplotlib.patches import Rectangle
 
     x, y = results.axis(x), results.axis(y)
@@ -162,38 +163,43 @@ def phase_diagram(
     summary = seed_summary(results, (x, y))
     xs, ys = _sorted_values(summary[x]), _sorted_values(summary[y])
     modes = results.modes
-    grids = {m: np.full((len(ys), len(xs)), np.nan) for m in modes}
+    means = {m: np.full((len(ys), len(xs)), np.nan) for m in modes}
+    halves = {m: np.full((len(ys), len(xs)), np.nan) for m in modes}
     for _, row in summary.iterrows():
         i, j = ys.index(row[y]), xs.index(row[x])
         for m in modes:
-            grids[m][i, j] = row[f"{m}.gap_mean_pct"]
-    finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()] or [np.zeros(1)])
-    vmax = max(float(np.max(np.abs(finite))) if finite.size else 1.0, threshold * 2)
-    fig, axes = plt.subplots(1, len(modes), figsize=(4.2 * len(modes) + 1, 4), squeeze=False)
+            means[m][i, j] = row[f"{m}.gap_mean_pct"]
+            halves[m][i, j] = row[f"{m}.gap_ci95_pct"]
+    finite = np.concatenate([g[np.isfinite(g)] for g in means.values()])
+    # Green at or below the threshold, red above, white at it.
+    low = min(float(finite.min()) if finite.size else 0.0, threshold - 1.0)
+    high = max(float(finite.max()) if finite.size else 0.0, threshold + 1.0)
+    norm = TwoSlopeNorm(vmin=low, vcenter=threshold, vmax=high)
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.2 * len(modes) + 1, 4), squeeze=False,
+                             sharey=True)
     image: Any = None
-    for ax, mode in zip(axes[0], modes, strict=True):
-        grid = grids[mode]
-        image = ax.imshow(grid, origin="lower", cmap="RdYlGn_r", vmin=-vmax, vmax=vmax,
-                          aspect="auto")
+    for k, (ax, mode) in enumerate(zip(axes[0], modes, strict=True)):
+        grid = means[mode]
+        image = ax.imshow(grid, origin="lower", cmap="RdYlGn_r", norm=norm, aspect="auto")
         for i in range(len(ys)):
             for j in range(len(xs)):
-                value = grid[i, j]
+                value, half = grid[i, j], halves[mode][i, j]
                 if not np.isfinite(value):
                     continue
-                ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=9)
+                text = f"{value:+.1f}" + (f"\n±{half:.1f}" if np.isfinite(half) else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=8)
                 if value <= threshold:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5,
                                            edgecolor="black"))
-        ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v)
-                                        for v in xs])
-        ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v)
-                                        for v in ys])
+        ax.set_xticks(range(len(xs)), [_fmt_value(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [_fmt_value(v) for v in ys])
         ax.set_xlabel(x)
-        ax.set_ylabel(y)
+        if k == 0:
+            ax.set_ylabel(y)
         ax.set_title(mode)
     fig.colorbar(image, ax=list(axes[0]), label="gap to baseline (points, mean over seeds)")
-    fig.suptitle(f"framed: mean gap <= {threshold:g} points "
-                 f"({_source_note(results)})", fontsize=9)
+    fig.suptitle(f"gap to baseline, mean ± 95 % t-interval over seeds; framed: mean gap <= "
+                 f"{threshold:g} points ({_source_note(results)})", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -220,7 +226,8 @@ def gap_vs_axis(
         )
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, grid = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 3.9 * nrows), squeeze=False)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 3.9 * nrows), squeeze=False,
+                             sharey=True)
     for ax, (key, part) in zip(grid.flat, panels, strict=False):
         sub = StudyResults(results.folder, part, results.axes, results.modes, results.metadata)
         _gap_panel(ax, sub, axis, threshold)

@@ -33,10 +33,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Seconds per point: for tests and smoke runs (`--quick`).
     "quick": {
         **_ONE_THREAD,
-        "ideal_epochs": 1.0,
-        "statistics_epochs": 0.5,
+        "ideal_epochs": 2.0,
+        "statistics_epochs": 1.0,
         "hardware_epochs": 0.5,
-        "train_subset": 4000,
+        "train_subset": 6000,
         "virtual_dies": 0,
         "dies": 6,
     },
