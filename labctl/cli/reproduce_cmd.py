@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from labctl.cli.station_source import add_source_options
 from labctl.core.errors import ConfigError
 
 
@@ -22,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "statistics-aware weights), evaluate the statistics-aware weights on a second "
         "simulated wafer (--sim), and write the results into DIR.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sim", action="store_true", help="use the embedded simulated station")
-    source.add_argument("--station", type=Path, metavar="FILE", help="station file (TOML)")
+    add_source_options(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="simulated wafer and training seed (default 0)")
     parser.add_argument("--holdout-seed", type=int, default=None,

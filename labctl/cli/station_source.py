@@ -12,14 +12,18 @@ from labctl.core.errors import ConfigError
 from labctl.services.station_source import DEFAULT_SIM_SEED, StationSource
 
 
-def add_station_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """Add the mutually exclusive ``--sim`` / ``--station FILE`` pair, ``--seed`` and
-    ``--faults``."""
+def add_source_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """Add the mutually exclusive ``--sim`` / ``--station FILE`` pair."""
     source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument(
         "--sim", action="store_true", help="use the embedded simulated station (virtual wafer)"
     )
     source.add_argument("--station", type=Path, metavar="FILE", help="station TOML file")
+
+
+def add_station_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """Add ``--sim`` / ``--station FILE``, ``--seed`` and ``--faults``."""
+    add_source_options(parser, required)
     parser.add_argument(
         "--seed", type=int, default=None,
         help=f"seed of the simulated wafer (only with --sim; default {DEFAULT_SIM_SEED})",

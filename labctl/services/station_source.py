@@ -95,11 +95,3 @@ class StationSource:
         with start_sim_station(seed=self.sim_seed, faults=self.faults) as sim:
             yield sim_station_config(sim.resources)
 
-
-@contextmanager
-def simulated_station_config(
-    seed: int = DEFAULT_SIM_SEED, faults: FaultSpec | None = None
-) -> Iterator[StationConfig]:
-    """The station config of a simulated station started for ``seed`` (with ``faults``)."""
-    with StationSource.simulator(seed, faults).open() as config:
-        yield config

@@ -4,11 +4,17 @@ a bad SPEC or one without --sim is refused in one line with nothing created."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from labctl.cli.main import main
+from labctl.cli.station_source import (
+    add_station_options,
+    optional_station_source,
+    station_cli_args,
+)
 from labctl.station.config import SIM_STATION_FILE
 from labctl.store import DieStatus, open_wafer
 
@@ -58,3 +64,21 @@ def test_a_sweep_recovers_from_the_injected_faults(
     assert "re-contacting" in log or "retrying" in log  # the faults did bite
     with open_wafer(out) as reader:
         assert all(rec.status is DieStatus.COMPLETE for rec in reader.dies.values())
+
+
+def test_the_options_become_a_station_source() -> None:
+    """The adapter only builds a StationSource; the SPEC is parsed by the service layer."""
+    parser = argparse.ArgumentParser()
+    add_station_options(parser, required=False)
+    sim = optional_station_source(parser.parse_args(["--sim", "--seed", "3", "--faults",
+                                                     "prober:error=0.1"]))
+    assert sim is not None and sim.simulated and sim.sim_seed == 3
+    assert sim.faults is not None and sim.faults.to_text() == "prober:error=0.1"
+    assert station_cli_args(sim) == ["--sim", "--seed", "3"]
+    assert sim.with_seed(5).sim_seed == 5 and sim.with_seed(5).faults == sim.faults
+    bench = optional_station_source(parser.parse_args(["--station", str(SIM_STATION_FILE)]))
+    assert bench is not None and bench.station_file == SIM_STATION_FILE
+    assert station_cli_args(bench) == ["--station", str(SIM_STATION_FILE)]
+    assert bench.with_seed(5) is bench
+    assert bench.label == f"sim ({SIM_STATION_FILE})"
+    assert optional_station_source(parser.parse_args([])) is None
