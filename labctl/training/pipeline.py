@@ -65,6 +65,7 @@ from labctl.training.mnist import (
     validation_split,
 )
 from labctl.training.network import BinaryNetwork, check_layers_fit
+from labctl.training.polarity import PolarityChoice, choose_polarity
 from labctl.training.routing import (
     DieRouting,
     Routing,
@@ -117,7 +118,7 @@ _STATISTICS_FIELDS = (
 )
 _TRAINING_FIELDS = {
     "ideal": _IDEAL_FIELDS,
-    "statistics-aware": _STATISTICS_FIELDS,
+    "statistics-aware": (*_STATISTICS_FIELDS, "paper_learning_rate", "paper_polarity"),
     "statistics-aware-routed": _STATISTICS_FIELDS,
 }
 
@@ -396,13 +397,18 @@ class TrainingRun:
             return found
         init = self.ideal()
         config = self.options.config
+        paper = not routed
+        selector = None
+        polarity: PolarityChoice | None = None
+        if paper and self.split.validation_images:
+            selector = ModelSelector(self._virtual_validation_error)
+            if config.paper_polarity:
+                init, polarity = choose_polarity(init, self._virtual_validation_error)
+                self.progress(f"{mode}: inverted polarity of layers {polarity.inverted_layers}")
         self.progress(
             f"training {mode} ({config.statistics_epochs:g} epochs, "
             f"{config.dies_per_step} virtual dies per step)"
         )
-        selector = None
-        if not routed and self.split.validation_images:
-            selector = ModelSelector(self._virtual_validation_error)
         net = train_statistics_aware(
             self.split.train_x,
             self.split.train_y,
@@ -412,6 +418,7 @@ class TrainingRun:
             on_epoch=self._epoch_logger(mode),
             routing=routed,
             selector=selector,
+            learning_rate=config.paper_learning_rate if paper else None,
         )
         priority = routing_priority(net, self.split.train_x) if routed else None
         solution = Solution(net, priority)
@@ -421,6 +428,8 @@ class TrainingRun:
         metadata.metrics["wafer_statistics"] = self.statistics.summary()
         if selector is not None:
             metadata.metrics["model_selection"] = selector.summary()
+        if polarity is not None:
+            metadata.metrics["polarity"] = polarity.to_json()
         save_weights(weight_path(self.out_dir, mode), net, metadata)
         self.mode_metrics[mode] = metadata.metrics
         return solution

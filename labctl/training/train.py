@@ -56,6 +56,11 @@ class TrainConfig:
     #: The two statistics-aware modes do not read it: `statistics-aware` never routes,
     #: `statistics-aware-routed` always does.
     routing: bool = True
+    #: statistics-aware (paper protocol) only, chosen on the validation split (docs/training.md,
+    #: "Paper protocol"): its fine-tuning rate (fine-tuning is noise-dominated at higher rates)
+    #: and whether each layer's weight polarity is chosen on validation virtual dies first.
+    paper_learning_rate: float = 0.0003
+    paper_polarity: bool = True
     #: use only the first n training images (None = all 60 000).
     train_subset: int | None = None
     seed: int = 0
@@ -72,6 +77,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.threads < 1 or self.step_threads < 1:
             raise ConfigError("threads and step_threads must be >= 1")
+        if not self.paper_learning_rate > 0:
+            raise ConfigError(f"paper_learning_rate must be > 0, got {self.paper_learning_rate}")
         if self.batch_size < 1 or self.dies_per_step < 1:
             raise ConfigError("batch_size and dies_per_step must be >= 1")
         if self.batch_size % self.dies_per_step:
@@ -159,7 +166,8 @@ class ModelSelector:
             net.load_state_dict(self._best_state)
 
     def summary(self) -> dict[str, Any]:
-        """For metadata: the chosen epoch (0-based) and every epoch's validation score."""
+        """For metadata: the chosen epoch (0-based, -1 = the starting weights) and every
+        score, the start's first."""
         return {
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
@@ -187,7 +195,8 @@ def fit(
     split_between_dies: if > 0, the minibatch is split into that many equal parts, part i
     evaluated on die i of the responses; otherwise every die sees the whole minibatch and each
     model of `net` (1 or one per die) is trained on its own die.
-    selector: scores every epoch; the net returned holds the best epoch's weights.
+    selector: scores the starting weights (epoch -1) and every epoch; the net returned holds
+    the best of them, so training never returns weights that validate worse than its start.
     """
     generator = torch.Generator().manual_seed(seed)
     n_samples = x.shape[0]
@@ -195,6 +204,8 @@ def fit(
     total_steps = max(math.ceil(epochs * steps_per_epoch), 1)
     optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, total_steps)
+    if selector is not None:
+        selector.observe(-1, net)
     net.train()
     step, epoch = 0, 0
     while step < total_steps:
@@ -272,12 +283,14 @@ def train_statistics_aware(
     *,
     routing: bool = False,
     selector: ModelSelector | None = None,
+    learning_rate: float | None = None,
 ) -> BinaryNetwork:
     """One weight set, fine-tuned from `init` on virtual dies drawn afresh every step.
 
     routing=False (the paper's protocol): every die with the fixed input-to-row mapping.
     routing=True: every drawn die is routed as deployment will route it, by the priority of the
     network being trained (recomputed after every epoch, as the neurons' activity changes).
+    learning_rate: None = config.finetune_learning_rate.
     """
     net = copy.deepcopy(init)
     x, y = _training_set(x, y, config)
@@ -300,7 +313,7 @@ def train_statistics_aware(
             y,
             epochs=config.statistics_epochs,
             batch_size=config.batch_size,
-            learning_rate=config.finetune_learning_rate,
+            learning_rate=config.finetune_learning_rate if learning_rate is None else learning_rate,
             seed=config.seed + 1,
             hardware=hardware,
             split_between_dies=n_dies,

@@ -70,7 +70,9 @@ def test_all_modes_write_weights_and_summary(wafer: WaferMaps, tmp_path: Path) -
     paper = summary["modes"]["statistics-aware"]
     assert paper["routing"] is False and set(paper["per_die_config"].values()) == {0}
     assert read_metadata(weight_path(tmp_path, "statistics-aware")).routing is None
-    assert paper["model_selection"]["best_epoch"] >= 0
+    assert paper["model_selection"]["best_epoch"] >= -1  # -1: the (polarity-chosen) start
+    assert len(paper["model_selection"]["scores"]) == 2  # start + half an epoch
+    assert set(paper["polarity"]["scores"]) == {"none", "0", "1", "0,1"}
     assert 0.0 <= paper["validation"]["dies_mean"] <= 1.0
     # ...the routed mode stores a priority for any die and needs 8 + 7 bits per routed input...
     routed = summary["modes"]["statistics-aware-routed"]

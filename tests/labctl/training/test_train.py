@@ -71,12 +71,12 @@ def test_statistics_aware_returns_one_weight_set_trained_on_virtual_dies() -> No
 def test_model_selection_keeps_the_best_scored_epoch() -> None:
     x, y = toy_data()
     init = train_ideal(x, y, CONFIG, SIZES)
-    # A score that prefers the second epoch: the returned weights are that epoch's.
+    # A score that prefers the second epoch over the start and the others: its weights return.
     snapshots: list[torch.Tensor] = []
 
     def score(net: object) -> float:
         snapshots.append(init_latent(net))
-        return [3.0, 1.0, 2.0][len(snapshots) - 1]
+        return [2.5, 3.0, 1.0, 2.0][len(snapshots) - 1]
 
     def init_latent(net: object) -> torch.Tensor:
         return net.latent[0].detach().clone()  # type: ignore[attr-defined]
@@ -86,9 +86,10 @@ def test_model_selection_keeps_the_best_scored_epoch() -> None:
     dies = [synthetic_die("die_02_00", 0, SHAPES, (0.03, 0.02, 0.02, 0.02))]
     sampler = DieSampler(wafer_statistics(dies), seed=0)
     net = train_statistics_aware(x, y, config, sampler, init, selector=selector)
-    assert selector.best_epoch == 1 and selector.summary()["scores"] == [3.0, 1.0, 2.0]
-    assert torch.equal(net.latent[0], snapshots[1])
-    assert not torch.equal(snapshots[1], snapshots[2])
+    assert selector.best_epoch == 1 and selector.summary()["scores"] == [2.5, 3.0, 1.0, 2.0]
+    assert torch.equal(snapshots[0], init.latent[0])  # the start is scored first
+    assert torch.equal(net.latent[0], snapshots[2])
+    assert not torch.equal(snapshots[2], snapshots[3])
 
 
 def test_hardware_aware_trains_one_weight_set_per_die() -> None:
