@@ -49,8 +49,9 @@ MAX_READ_CYCLES = 1000
 #: Values of any one dataset (1000 cycles of the default 196 x 100 tile are 19.6 million).
 MAX_DATASET_VALUES = 1 << 26
 #: Links in the whole file (a 36-die wafer has about 760, each programmed run of a two-tile die
-#: adds 15): bounds the time the structure check takes (about 0.1 ms per object).
-MAX_LINKS = 10_000
+#: adds 15): bounds the structure check's time (about 0.1 ms per object) and memory (HDF5 keeps
+#: about 3 kB per object opened in its free lists).
+MAX_LINKS = 5_000
 #: Bytes of one attribute as stored, and characters of a text attribute shown to the user.
 MAX_ATTR_BYTES = 1 << 20
 MAX_TEXT_CHARS = 2000

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from labctl import __version__
 from labctl.core.errors import DataFormatError
+from labctl.store.validate import MAX_TILE_SIDE, MAX_TILES, check_die_name, shown
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import routing_from_metadata
 
@@ -95,8 +97,16 @@ class WeightMetadata:
             raise DataFormatError(f"{source}: metadata lacks {exc.args[0]!r}") from exc
         if mode not in MODES:
             raise DataFormatError(f"{source}: unknown mode {mode!r}")
-        if not isinstance(sizes, list) or len(sizes) < 2:
-            raise DataFormatError(f"{source}: bad layer_sizes {sizes!r}")
+        if not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_TILES + 1 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_TILE_SIDE
+            for n in sizes
+        ):  # one tile per layer: bounded like the wafer file's tiles (labctl.store.validate)
+            raise DataFormatError(f"{source}: bad layer_sizes {shown(repr(sizes))}")
+        die = raw.get("die")
+        if die is not None:
+            if not isinstance(die, str):
+                raise DataFormatError(f"{source}: die must be a die name, got {shown(repr(die))}")
+            check_die_name(die, f"{source}: metadata die")
         try:
             return cls(
                 mode=mode,
@@ -157,22 +167,23 @@ def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
         routing_from_metadata(metadata.routing, metadata.layer_sizes)  # validates
     except (TypeError, ValueError) as exc:
         raise DataFormatError(f"{path}: malformed routing metadata ({exc})") from exc
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise DataFormatError(f"{path}: unreadable tensors ({exc})") from exc
     sizes = metadata.layer_sizes
-    net = BinaryNetwork(sizes, n_models=1)
     expected = {}
     for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         expected[f"layer{k}.sign"] = ((1, n_in, n_out), torch.int8)
         expected[f"layer{k}.latent"] = ((1, n_in, n_out), torch.float32)
         expected[f"layer{k}.scale"] = ((1, 1, n_out), torch.float32)
         expected[f"layer{k}.bias"] = ((1, 1, n_out), torch.float32)
+    _check_header(path, expected)  # names, shapes and types before any tensor is read
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path}: unreadable tensors ({exc})") from exc
     if set(tensors) != set(expected):
         raise DataFormatError(
             f"{path}: tensors {sorted(tensors)} do not match layer sizes {list(sizes)}"
         )
+    net = BinaryNetwork(sizes, n_models=1)
     for name, (shape, dtype) in expected.items():
         tensor = tensors[name]
         if tuple(tensor.shape) != shape or tensor.dtype != dtype:
@@ -193,3 +204,31 @@ def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
             net.bias[k].copy_(tensors[f"layer{k}.bias"])
     net.eval()
     return net, metadata
+
+
+_HEADER_DTYPES = {torch.int8: "I8", torch.float32: "F32"}
+
+
+def _check_header(
+    path: Path, expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]]
+) -> None:
+    """DataFormatError unless the file holds exactly the `expected` tensors with their shapes
+    and types, as its header declares them (nothing is loaded)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = sorted(handle.keys())
+            if names != sorted(expected):
+                shown_names = shown(repr(names[:12]), 200)
+                raise DataFormatError(
+                    f"{path}: tensors {shown_names} do not match the layer sizes in its metadata"
+                )
+            for name, (shape, dtype) in expected.items():
+                view = handle.get_slice(name)
+                declared = (tuple(view.get_shape()), view.get_dtype())
+                if declared != (shape, _HEADER_DTYPES[dtype]):
+                    raise DataFormatError(
+                        f"{path}: {name} is declared {declared[0]} {declared[1]}, expected "
+                        f"{shape} {_HEADER_DTYPES[dtype]}"
+                    )
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path}: unreadable tensors ({shown(str(exc), 200)})") from exc

@@ -196,3 +196,48 @@ def test_a_wafer_id_with_control_characters_is_not_written(tmp_path: Path) -> No
     with pytest.raises(LabctlError, match="control characters"):
         WaferFile.create(path, "W1\x1b[2J", {}, {}, dies=["die_03_00"])
     assert not path.exists()
+
+
+# --------------------------------------------------------------------------- weight files
+
+
+def _weight_file(tmp_path: Path, **changes: object) -> Path:
+    """A valid (6, 4, 3) weight file whose labctl metadata has `changes` applied."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from labctl.training.network import BinaryNetwork
+    from labctl.training.weights_io import WeightMetadata, save_weights
+
+    path = tmp_path / "w.safetensors"
+    net = BinaryNetwork((6, 4, 3), generator=torch.Generator().manual_seed(0))
+    meta = WeightMetadata(mode="ideal", seed=1, layer_sizes=(6, 4, 3), die="die_03_00")
+    save_weights(path, net, meta)
+    header = {**json.loads(meta.to_json()), **changes}
+    save_file(load_file(str(path)), str(path), metadata={"labctl": json.dumps(header)})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"die": "die_00_02\n"}, r"'die_00_02\n' is not a die name"),
+        ({"die": "die_00_00"}, "die_00_00 is not on the wafer map"),
+        ({"layer_sizes": [200_000, 10]}, "bad layer_sizes [200000, 10]"),
+        ({"layer_sizes": [6, 4.5, 3]}, "bad layer_sizes"),
+        ({"layer_sizes": [6, 5, 3]}, "layer0.sign is declared (1, 6, 4) I8, expected (1, 6, 5) I8"),
+    ],
+)
+def test_weight_files_are_checked_before_their_tensors_are_loaded(
+    tmp_path: Path, changes: dict[str, object], words: str
+) -> None:
+    from labctl.training.weights_io import load_weights
+
+    path = _weight_file(tmp_path)
+    assert load_weights(path)[1].die == "die_03_00"
+    path = _weight_file(tmp_path, **changes)
+    with pytest.raises(DataFormatError, match=re.escape(words)) as info:
+        load_weights(path)
+    assert "\n" not in str(info.value)
