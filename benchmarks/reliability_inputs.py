@@ -530,13 +530,11 @@ def inspect_in_subprocess(path: Path, timeout_s: float = 30.0) -> InspectOutcome
     return InspectOutcome(done.returncode, done.stderr.strip().splitlines(), wall_s, peak)
 
 
-def crafted_report(directory: Path) -> list[tuple[str, InspectOutcome]]:
+def crafted_report(directory: Path) -> list[tuple[str, Path, InspectOutcome]]:
     """:func:`inspect_in_subprocess` of every :func:`crafted_files` file, and of the valid one
     (the baseline of time and memory: interpreter start and imports included)."""
-    files = crafted_files(directory)
-    outcomes = [("valid file (baseline)", inspect_in_subprocess(directory / "valid.h5"))]
-    outcomes += [(label, inspect_in_subprocess(path)) for label, path in files]
-    return outcomes
+    files = [("valid file (baseline)", directory / "valid.h5"), *crafted_files(directory)]
+    return [(label, path, inspect_in_subprocess(path)) for label, path in files]
 
 
 # --------------------------------------------------------------------------- weight files
@@ -660,12 +658,26 @@ def scratch_directory() -> Iterator[Path]:
         yield Path(name)
 
 
+def refusal_time_s(path: Path) -> float:
+    """Seconds :func:`read_everything` takes to refuse `path` in this process (inf if it
+    accepts it)."""
+    start = time.perf_counter()
+    try:
+        read_everything(path)
+    except LabctlError:
+        return time.perf_counter() - start
+    return float("inf")
+
+
 if __name__ == "__main__":  # python -m benchmarks.reliability_inputs: the crafted-file table
     with scratch_directory() as scratch:
-        print("| crafted file | exit | stderr lines | time | peak memory |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        for name, outcome in crafted_report(scratch):
+        print("| crafted file | exit | stderr lines | `labctl inspect` (process) | peak memory "
+              "| refusal in-process |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, path, outcome in crafted_report(scratch):
+            skip = "FIFO" in name or name.startswith("valid")
+            in_process = "-" if skip else f"{1000 * refusal_time_s(path):.1f} ms"
             print(f"| {name} | {outcome.status} | {len(outcome.stderr_lines)} | "
-                  f"{outcome.wall_s:.2f} s | {outcome.peak_rss_MB:.0f} MB |")
+                  f"{outcome.wall_s:.2f} s | {outcome.peak_rss_MB:.0f} MB | {in_process} |")
             if name != "valid file (baseline)" and not outcome.refused_in_one_line:
                 print(f"NOT REFUSED IN ONE LINE: {name}: {outcome.stderr_lines[-3:]}")
