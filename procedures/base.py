@@ -24,6 +24,7 @@ from pymeasure.experiment import (
 
 from labctl.core.errors import ConfigError, DataFormatError
 from labctl.station.config import load_station_config
+from labctl.station.snapshot import station_snapshot
 from labctl.station.station import Station
 from labctl.store.reader import open_wafer
 from labctl.store.wafer_file import WaferFile
@@ -225,21 +226,6 @@ class MeasurementProcedure(Procedure):
             if self._owns_station and self.station is not None:
                 self.station.close()
                 self.station = None
-
-
-def station_snapshot(station: Station) -> dict[str, Any]:
-    """Station configuration and instrument IDNs, for the wafer file's ``station`` attribute."""
-    config = station.config
-    return {
-        "name": config.name,
-        "visa_library": config.visa_library,
-        "limits": {key: getattr(config.limits, key) for key in vars(config.limits)},
-        "instruments": {
-            role: {"driver": inst.driver, "resource": inst.resource, "timeout_s": inst.timeout_s}
-            for role, inst in config.instruments.items()
-        },
-        "idn": station.identities if len(station.identities) == 4 else station.identify(),
-    }
 
 
 #: Settings that change how fast a die is measured, not what is measured: free on resume.
