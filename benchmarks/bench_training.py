@@ -2,24 +2,37 @@
 
 1. Evaluation of one weight set on N virtual dies (default 1000) drawn from the default
    simulated wafer's statistics, on the 10 000 MNIST test images: batched (`die_errors`, all
-   dies' tensors at once) against a per-die loop (`die_errors_loop`) on the same drawn dies;
-   drawing the dies is timed separately.
+   dies' tensors at once) against a per-die loop (`die_errors_loop`) on the same drawn dies,
+   and against this machine's fp32 matrix-product peak measured in the same run (torch.mm of
+   large square matrices): the ratio of the batched time to the time the dense formulation's
+   FLOPs would take at that peak (at most 1.0 means faster than a dense evaluation could be).
+   Then both again while a busy-loop subprocess occupies one core (labctl's OpenMP thread
+   policy, labctl/core/thread_policy.py, is what keeps the batched path ahead there).
+   Drawing the dies is timed separately.
 2. One epoch (60 000 images) of statistics-aware training against one ideal epoch.
 
-    python -m benchmarks.bench_training [--dies N] [--seed N] [--threads N] [--json]
+    python -m benchmarks.bench_training [--dies N] [--seed N] [--threads N] [--no-load] [--json]
 """
 
 from __future__ import annotations
 
+# First: labctl sets its OpenMP thread policy, which has to precede the loading of torch.
+import labctl  # noqa: F401  # isort: skip
+
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
+from labctl.core.thread_policy import wait_policy_in_effect
 from labctl.sim.wafer import VirtualWafer
 from labctl.testing.sim_maps import wafer_maps_from_truth
 from labctl.training.crossbar import TileResponse
@@ -30,11 +43,53 @@ from labctl.training.sampler import DieSampler
 from labctl.training.statistics import wafer_statistics
 from labctl.training.train import TrainConfig, train_ideal, train_statistics_aware
 
+#: Side of the square matrices whose product measures the fp32 peak, and the repeats (best).
+PEAK_SIZE = 2048
+PEAK_REPEATS = 8
+#: Repeats of the batched evaluation (best), each about a second for 1000 dies.
+BATCHED_REPEATS = 3
+
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = action()
     return time.perf_counter() - started, result
+
+
+def best_of(repeats: int, action: Callable[[], Any]) -> tuple[float, Any]:
+    """Shortest of `repeats` timed runs (other jobs share the machine) and the last result."""
+    runs = [timed(action) for _ in range(repeats)]
+    return min(s for s, _ in runs), runs[-1][1]
+
+
+def gemm_peak_flops(size: int = PEAK_SIZE, repeats: int = PEAK_REPEATS) -> float:
+    """fp32 FLOP/s of torch.mm on (size x size) matrices, best of `repeats`, current threads."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator)
+    b = torch.randn(size, size, generator=generator)
+    torch.mm(a, b)  # warm-up: thread pool, packing buffers
+    seconds, _ = best_of(repeats, lambda: torch.mm(a, b))
+    return 2.0 * size**3 / seconds
+
+
+def dense_flops(net: BinaryNetwork, n_dies: int, n_images: int) -> float:
+    """Multiply-adds x 2 of evaluating every die on every image as dense matrix products."""
+    macs = sum(a * b for a, b in zip(net.layer_sizes[:-1], net.layer_sizes[1:], strict=True))
+    return 2.0 * n_dies * n_images * macs
+
+
+@contextmanager
+def busy_core() -> Iterator[int]:
+    """A subprocess spinning on one core (the last one this process may use) while inside."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(spinner.pid, {max(os.sched_getaffinity(0))})
+        time.sleep(0.2)  # let it start spinning
+        yield spinner.pid
+    finally:
+        spinner.terminate()
+        spinner.wait(timeout=10)
 
 
 def draw(sampler: DieSampler, n_dies: int, chunk: int = 100) -> list[TileResponse]:
@@ -43,14 +98,55 @@ def draw(sampler: DieSampler, n_dies: int, chunk: int = 100) -> list[TileRespons
     return [TileResponse.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
+def evaluation_figures(
+    net: BinaryNetwork,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    responses: list[TileResponse],
+    under_load: bool,
+) -> dict[str, Any]:
+    """Batched against loop against the GEMM peak, quiet, then (optionally) under load."""
+    n_dies = responses[0].n_dies
+    peak_before = gemm_peak_flops()
+    batched_s, batched = best_of(BATCHED_REPEATS, lambda: die_errors(net, x, y, responses))
+    peak = max(peak_before, gemm_peak_flops())
+    loop_s, looped = timed(lambda: die_errors_loop(net, x, y, responses))
+    flops = dense_flops(net, n_dies, int(x.shape[0]))
+    figures: dict[str, Any] = {
+        "gemm_peak_gflops": round(peak / 1e9, 1),
+        "dense_gflop": round(flops / 1e9, 1),
+        "peak_equivalent_s": round(flops / peak, 3),
+        "batched_evaluation_s": round(batched_s, 3),
+        "batched_over_peak_equivalent": round(batched_s / (flops / peak), 2),
+        "per_die_loop_s": round(loop_s, 3),
+        "evaluation_speedup": round(loop_s / batched_s, 2),
+        "identical_errors": bool(np.array_equal(batched[0], looped[0])),
+        "max_loss_difference": float(np.max(np.abs(batched[1] - looped[1]))),
+    }
+    if under_load:
+        with busy_core():
+            load_batched_s, load_batched = timed(lambda: die_errors(net, x, y, responses))
+            load_loop_s, _ = timed(lambda: die_errors_loop(net, x, y, responses))
+        figures |= {
+            "loaded_batched_evaluation_s": round(load_batched_s, 3),
+            "loaded_per_die_loop_s": round(load_loop_s, 3),
+            "loaded_evaluation_speedup": round(load_loop_s / load_batched_s, 2),
+            "loaded_identical_errors": bool(np.array_equal(load_batched[0], looped[0])),
+        }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dies", type=int, default=1000, help="virtual dies (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="simulated wafer seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--no-load", action="store_true", help="skip the run under load")
+    parser.add_argument("--no-training", action="store_true", help="skip the training epochs")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load_average = os.getloadavg()[0]
 
     data = load_mnist()
     stats = wafer_statistics(wafer_maps_from_truth(VirtualWafer(args.seed)))
@@ -58,51 +154,72 @@ def main() -> None:
     x, y = data.test_x, data.test_y
 
     draw_s, responses = timed(lambda: draw(DieSampler(stats, seed=1), args.dies))
-    batched_s, batched = timed(lambda: die_errors(net, x, y, responses))
-    loop_s, looped = timed(lambda: die_errors_loop(net, x, y, responses))
-    same_draws = bool(np.array_equal(batched[0], looped[0]))
-
-    config = TrainConfig(ideal_epochs=1, statistics_epochs=1, threads=args.threads)
-    ideal_s, ideal = timed(lambda: train_ideal(data.train_x, data.train_y, config, net.layer_sizes))
-    stats_s, _ = timed(
-        lambda: train_statistics_aware(
-            data.train_x, data.train_y, config, DieSampler(stats, seed=2), ideal
-        )
-    )
-    figures = {
+    figures: dict[str, Any] = {
         "virtual_dies": args.dies,
         "test_images": int(x.shape[0]),
         "threads": args.threads,
+        "omp_wait_policy": wait_policy_in_effect() or "default (spinning)",
+        "load_average_1min_at_start": round(load_average, 2),
         "drawing_dies_s": round(draw_s, 3),
-        "batched_evaluation_s": round(batched_s, 3),
-        "per_die_loop_s": round(loop_s, 3),
-        "evaluation_speedup": round(loop_s / batched_s, 2),
-        "identical_results": same_draws,
-        "ideal_epoch_s": round(ideal_s, 3),
-        "statistics_aware_epoch_s": round(stats_s, 3),
-        "statistics_aware_epoch_ratio": round(stats_s / ideal_s, 2),
-        "dies_per_step": config.dies_per_step,
-        "batch_size": config.batch_size,
     }
+    figures |= evaluation_figures(net, x, y, responses, under_load=not args.no_load)
+    if not args.no_training:
+        config = TrainConfig(ideal_epochs=1, statistics_epochs=1, threads=args.threads)
+        sizes = net.layer_sizes
+        ideal_s, ideal = timed(lambda: train_ideal(data.train_x, data.train_y, config, sizes))
+        stats_s, _ = timed(
+            lambda: train_statistics_aware(
+                data.train_x, data.train_y, config, DieSampler(stats, seed=2), ideal
+            )
+        )
+        figures |= {
+            "ideal_epoch_s": round(ideal_s, 3),
+            "statistics_aware_epoch_s": round(stats_s, 3),
+            "statistics_aware_epoch_ratio": round(stats_s / ideal_s, 2),
+            "dies_per_step": config.dies_per_step,
+            "batch_size": config.batch_size,
+        }
     if args.json:
         print(json.dumps(figures, indent=2))
         return
+    print_figures(figures)
+
+
+def print_figures(f: dict[str, Any]) -> None:
     print(
-        f"evaluation of {args.dies} virtual dies x {x.shape[0]} test images "
-        f"({args.threads} threads):"
+        f"evaluation of {f['virtual_dies']} virtual dies x {f['test_images']} test images "
+        f"({f['threads']} threads, OMP_WAIT_POLICY {f['omp_wait_policy']}, "
+        f"load average {f['load_average_1min_at_start']} at start):"
     )
-    print(f"  drawing the dies {draw_s:8.2f} s (not in the figures below)")
-    print(f"  batched      {batched_s:8.2f} s")
+    print(f"  drawing the dies {f['drawing_dies_s']:8.2f} s (not in the figures below)")
     print(
-        f"  per-die loop {loop_s:8.2f} s   speed-up {loop_s / batched_s:.1f}x "
-        f"(identical errors: {same_draws})"
+        f"  fp32 GEMM peak   {f['gemm_peak_gflops']:8.0f} GFLOP/s -> dense formulation "
+        f"({f['dense_gflop']:.0f} GFLOP) {f['peak_equivalent_s']:.2f} s at peak"
     )
-    print(f"one training epoch (60 000 images, batch {config.batch_size}):")
-    print(f"  ideal             {ideal_s:7.2f} s")
     print(
-        f"  statistics-aware  {stats_s:7.2f} s   ratio {stats_s / ideal_s:.2f}x "
-        f"({config.dies_per_step} virtual dies per step)"
+        f"  batched      {f['batched_evaluation_s']:8.2f} s   "
+        f"{f['batched_over_peak_equivalent']:.2f}x the peak-equivalent time"
     )
+    print(
+        f"  per-die loop {f['per_die_loop_s']:8.2f} s   speed-up {f['evaluation_speedup']:.1f}x "
+        f"(identical errors: {f['identical_errors']})"
+    )
+    if "loaded_batched_evaluation_s" in f:
+        print("  with a busy-loop process on one core:")
+        print(f"    batched      {f['loaded_batched_evaluation_s']:8.2f} s")
+        print(
+            f"    per-die loop {f['loaded_per_die_loop_s']:8.2f} s   "
+            f"speed-up {f['loaded_evaluation_speedup']:.1f}x "
+            f"(identical errors: {f['loaded_identical_errors']})"
+        )
+    if "ideal_epoch_s" in f:
+        print(f"one training epoch (60 000 images, batch {f['batch_size']}):")
+        print(f"  ideal             {f['ideal_epoch_s']:7.2f} s")
+        print(
+            f"  statistics-aware  {f['statistics_aware_epoch_s']:7.2f} s   "
+            f"ratio {f['statistics_aware_epoch_ratio']:.2f}x "
+            f"({f['dies_per_step']} virtual dies per step)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ identical predictions and serves as the reference in tests and benchmarks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,10 +28,13 @@ from labctl.training.sampler import DieSampler
 #: Default yield threshold: a die "passes" when its test error is at most this fraction.
 DEFAULT_YIELD_THRESHOLD = 0.15
 
-#: Dies evaluated together, and the bound on dies x images x neurons of one pass (~8 MB of
-#: float32, so that a pass's activations stay in cache).
-_DIES_PER_CHUNK = 32
-_MAX_PASS_ELEMENTS = 1 << 21
+#: Dies evaluated together (a chunk: one task for a thread, its first-layer table 196 x 400
+#: float32 in the core's L2), and the bound on dies x images x neurons of one pass (2 MB of
+#: float32 activations, so that a pass stays in the L2 cache of a core).
+_DIES_PER_CHUNK = 4
+_MAX_PASS_ELEMENTS = 1 << 19
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,6 @@ def die_errors(
     n_dies = net.n_models if responses is None else responses[0].n_dies
     if net.n_models not in (1, n_dies):
         raise ConfigError(f"{net.n_models} weight sets cannot be evaluated on {n_dies} dies")
-    errors, losses = [], []
     with torch.inference_mode():
         sparse = net.n_layers > 1 and x.dim() == 2 and bool(((x == 0) | (x == 1)).all())
         active = _ActiveInputs(x) if sparse else None
@@ -100,8 +103,10 @@ def die_errors(
         # The first layer's comparator (scale, bias, >= 0) as one exact threshold per neuron.
         first_comparator = firing_thresholds(net.scale[0], net.bias[0]) if sparse else None
         signs = [torch.where(latent >= 0, 1.0, -1.0) for latent in net.latent]
-        for start in range(0, n_dies, _DIES_PER_CHUNK):
-            stop = min(start + _DIES_PER_CHUNK, n_dies)
+
+    def chunk_counts(start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        stop = min(start + _DIES_PER_CHUNK, n_dies)
+        with torch.inference_mode():
             weights = []
             for k, s in enumerate(signs):
                 if net.n_models > 1:
@@ -113,13 +118,35 @@ def die_errors(
             if active is not None and first_comparator is not None:
                 own = slice(start, stop) if net.n_models > 1 else slice(0, 1)
                 comparator = (first_comparator[0][own], first_comparator[1][own])
-                counts = _sparse_chunk_error_counts(models, weights, comparator, active, y)
-            else:
-                assert x_t is not None
-                counts = _chunk_error_counts(models, weights, x_t, y)
-            errors.append(counts[0] / len(y))
-            losses.append(counts[1] / len(y))
-    return torch.cat(errors).numpy(), torch.cat(losses).numpy()
+                return _sparse_chunk_error_counts(models, weights, comparator, active, y)
+            assert x_t is not None
+            return _chunk_error_counts(models, weights, x_t, y)
+
+    counts = _map_on_threads(chunk_counts, range(0, n_dies, _DIES_PER_CHUNK))
+    errors = torch.cat([wrong for wrong, _ in counts]) / len(y)
+    losses = torch.cat([loss for _, loss in counts]) / len(y)
+    return errors.numpy(), losses.numpy()
+
+
+def _map_on_threads(function: Callable[[int], _T], items: Sequence[int]) -> list[_T]:
+    """`function` of each item, the items shared out among torch's intra-op thread count of
+    Python threads, each running its torch operations on one thread.
+
+    Why not torch's own (OpenMP) threads: a chunk is a few dozen short operations, each of which
+    would split its work and wait at a barrier for its slowest thread; on a shared machine one
+    descheduled thread holds up every barrier. Independent chunks, taken by whichever thread is
+    free, keep both cores busy and balance themselves. torch releases the GIL inside operations.
+    """
+    threads = min(torch.get_num_threads(), len(items))
+    if threads <= 1:
+        return [function(item) for item in items]
+    try:
+        # set_num_threads acts on the calling thread (OpenMP and MKL thread-local settings),
+        # plus a process-wide default for threads started later, restored below.
+        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return list(pool.map(function, items))
+    finally:
+        torch.set_num_threads(torch.get_num_threads())
 
 
 def firing_thresholds(scale: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,18 +289,20 @@ def _wrong_and_loss(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per die: wrong answers and summed cross-entropy of class-major logits (dies, classes,
-    images), as `argmax` and `cross_entropy` would give them, without their slow kernels for
-    10 classes (argmax over a short axis, log-softmax)."""
+    images), as `argmax` and `cross_entropy` give them, in float arithmetic only (torch's argmax
+    over a short axis and its comparisons into booleans are several times slower). Overwrites
+    `logits`."""
     n, n_classes = logits.shape[0], logits.shape[1]
-    best = logits.amax(dim=1)
-    true_score = logits.gather(1, labels.view(1, 1, -1).expand(n, 1, -1)).squeeze(1)
-    # argmax answers the first of equal maxima: right when the true class scores the maximum
-    # and no earlier class does.
-    earlier = torch.arange(n_classes).view(-1, 1) < labels.view(1, -1)
-    tied_earlier = ((logits == best.unsqueeze(1)) & earlier).any(dim=1)
-    wrong = (true_score != best).logical_or_(tied_earlier).sum(dim=1)
-    log_sum = best + torch.log(torch.exp(logits - best.unsqueeze(1)).sum(dim=1))
-    return wrong, (log_sum - true_score).sum(dim=1)
+    shifted = logits.sub_(logits.amax(dim=1, keepdim=True))  # <= 0, exactly 0 at the maxima
+    true_gap = shifted.gather(1, labels.view(1, 1, -1).expand(n, 1, -1)).squeeze(1)
+    # argmax answers the first of equal maxima: wrong unless the true class is a maximum and
+    # no earlier class is one (the mask adds -inf to the true class and those after it).
+    later = torch.arange(n_classes).view(-1, 1) >= labels.view(1, -1)
+    mask = torch.zeros(later.shape).masked_fill_(later, -math.inf)
+    earlier_tie = (shifted + mask).amax(dim=1) == 0
+    wrong = (true_gap != 0).logical_or_(earlier_tie).sum(dim=1)
+    log_sum = torch.log(shifted.exp_().sum(dim=1))
+    return wrong, (log_sum - true_gap).sum(dim=1)
 
 
 def die_errors_loop(

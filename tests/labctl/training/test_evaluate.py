@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -198,3 +199,28 @@ def test_ties_at_the_comparator_threshold_fire_as_in_the_forward_pass() -> None:
     with torch.inference_mode():
         expected = [int((net(x)[0].argmax(dim=-1) != y).sum()) / len(y) for net in nets]
     np.testing.assert_array_equal(errors, np.asarray(expected))
+
+
+def test_chunks_shared_among_threads_give_the_same_numbers_and_keep_the_thread_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    x, y = toy_problem()
+    responses = die_responses(toy_dies())
+    net = perturbed_network((12, 8, 4), seed=8)
+    monkeypatch.setattr(evaluate_module, "_DIES_PER_CHUNK", 2)
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = die_errors(net, x, y, responses)
+        torch.set_num_threads(2)
+        shared = die_errors(net, x, y, responses)
+        assert torch.get_num_threads() == 2
+        seen: list[int] = []  # a thread started afterwards gets the caller's default again
+        later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        later.start()
+        later.join()
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(saved)
+    np.testing.assert_array_equal(alone[0], shared[0])
+    np.testing.assert_array_equal(alone[1], shared[1])
