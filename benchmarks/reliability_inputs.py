@@ -6,6 +6,10 @@ deleted, duplicated, replaced, truncated, bytes flipped). An input is *accepted*
 multi-line error, an exit status other than 0 or 2). A *partial write* is a file left changed
 or created by an input that was refused. docs/reliability.md reports the counts of
 ``benchmarks/bench_reliability.py``; the tests run the same fuzzers with fewer inputs.
+
+:func:`crafted_files` is a corpus of wafer files made to attack the reader (external storage,
+links, huge declarations, bad values); ``python -m benchmarks.reliability_inputs`` prints how
+``labctl inspect`` refuses each (docs/reliability.md, "Untrusted files").
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """labctl's data store: one HDF5 file per wafer (docs/hdf5-format.md).
 
 Writers use :class:`WaferFile` (measurements) and :func:`write_truth_file` (simulator truth);
-everyone else reads with :func:`open_wafer`.
+everyone else reads with :func:`open_wafer`. Every reader validates a file before reading it
+(:mod:`labctl.store.validate`: files may come from anywhere).
 """
 
 from labctl.store.layout import FORMAT_VERSION, KIND_MEASUREMENT, KIND_TRUTH, DieStatus, TileData
