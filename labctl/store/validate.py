@@ -55,8 +55,8 @@ MAX_LINKS = 5_000
 #: Bytes of one attribute as stored, and characters of a text attribute shown to the user.
 MAX_ATTR_BYTES = 1 << 20
 MAX_TEXT_CHARS = 2000
-#: HDF5 filters labctl reads (its writer uses gzip and shuffle). Any other filter id would make
-#: HDF5 search its plugin path and load a shared library named by the file.
+#: HDF5 filters labctl reads (its writer uses gzip and shuffle). For any other filter id HDF5
+#: would search its plugin path and load whichever shared library there claims that id.
 ALLOWED_FILTERS = {h5z.FILTER_DEFLATE: "gzip", h5z.FILTER_SHUFFLE: "shuffle",
                    h5z.FILTER_FLETCHER32: "fletcher32"}
 
