@@ -10,10 +10,29 @@ import numpy as np
 from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.allow_list import (
+    Allowed,
+    AllowList,
+    TextOnly,
+    any_argument,
+    bits,
+    choice,
+    integer,
+    no_argument,
+    number,
+    parse_strict_number,
+    refuse_control_characters,
+)
 from drivers.interlock import refuse_above_limit
-from drivers.scpi import any_header_matches, parse_number, segment_headers, strict_check_errors
+from drivers.scpi import segment_headers, strict_check_errors
 from drivers.terminations import with_line_terminations
 from labctl.core.errors import InstrumentError, SafetyError
+from labctl.core.limits import (
+    READ_VOLTAGE_CEILING_V,
+    WRITE_VOLTAGE_CEILING_V,
+    WRITE_WIDTH_RANGE_s,
+    tightest,
+)
 
 #: Hardware ranges of the controller (its own limits; the station's limits are tighter).
 PULSE_AMPLITUDE_RANGE_V = (0.0, 2.0)
@@ -24,11 +43,6 @@ MAX_INDEX = 65535
 TARGET_STATES = ("P", "AP")
 SCAN_MODES = ("CELL", "ROW", "TILE", "INFER")
 
-#: Headers the interlocks watch (any SCPI form: short/long, case, relative path).
-_PULSE_AMPLITUDE = "PULSe:AMPLitude"
-_INPUT_VOLTAGE = "INPut:VOLTage"
-_WRITES = ("WRITe:CELL", "WRITe:ROW", "WRITe:TILE")
-_SAFE = ("*RST", "DESEL", "DESELECT")
 _BITS = re.compile(r"^[01]+$")
 
 
@@ -59,13 +73,15 @@ def _target_state(target: str) -> str:
     return state
 
 
-class ArrayController(SCPIMixin, Instrument):
+class ArrayController(TextOnly, SCPIMixin, Instrument):
     """Row/column controller of a 1T-1MTJ crossbar die: selection, write pulses, scans, inputs.
 
-    Interlocks, checked in :meth:`write` before anything is sent: a pulse amplitude above
+    Interlocks, checked in :meth:`write` before anything is sent: only the commands of
+    :data:`CONTROLLER_COMMANDS` may be sent, as printable ASCII; a pulse amplitude above
     ``max_write_voltage_V`` is refused, a write is refused while the amplitude set through the
-    driver is unknown or above that limit, and an input voltage above ``max_input_voltage_V``
-    is refused (``None`` disables a limit).
+    driver is unknown or above that limit, an input voltage above ``max_input_voltage_V`` and a
+    pulse width outside the ceiling range are refused. ``None`` leaves a limit at its ceiling
+    (:mod:`labctl.core.limits`), which no setting can raise.
     """
 
     def __init__(
@@ -108,7 +124,9 @@ class ArrayController(SCPIMixin, Instrument):
     )
 
     pulse_width = Instrument.control(
-        "PULS:WIDT?", "PULS:WIDT %g", """Control the write-pulse width in s (1 ns ... 1 ms).""",
+        "PULS:WIDT?", "PULS:WIDT %g",
+        """Control the write-pulse width in s (1 ns ... 1 ms; the interlock refuses more than
+        the ceiling of ``labctl.core.limits.WRITE_WIDTH_RANGE_s``).""",
         validator=strict_range, values=PULSE_WIDTH_RANGE_s,
     )
 
@@ -216,25 +234,58 @@ class ArrayController(SCPIMixin, Instrument):
         super().write(command, **kwargs)
         self._pulse_amplitude_V = amplitude_V
 
+    @property
+    def write_limit_V(self) -> float:
+        """Largest pulse amplitude accepted: the station's limit, never above the ceiling."""
+        return tightest(self.max_write_voltage_V, WRITE_VOLTAGE_CEILING_V)
+
+    @property
+    def input_limit_V(self) -> float:
+        """Largest inference input voltage accepted (the read limit, never above its ceiling)."""
+        return tightest(self.max_input_voltage_V, READ_VOLTAGE_CEILING_V)
+
     def _pulse_amplitude_after(self, command: str) -> float | None:
         """Check ``command``; return the pulse amplitude it leaves on the controller."""
+        refuse_control_characters(command, self.name)
         amplitude_V = self._pulse_amplitude_V
         for headers, argument in segment_headers(command):
-            if any(header in _SAFE for header in headers):
+            tags = CONTROLLER_COMMANDS.check(self, headers, argument)
+            if "safe" in tags:
                 amplitude_V = 0.0
-            if any_header_matches(_PULSE_AMPLITUDE, headers):
-                amplitude_V = parse_number(argument)
-                refuse_above_limit(amplitude_V, self.max_write_voltage_V, "write pulse amplitude")
-            if any_header_matches(_INPUT_VOLTAGE, headers):
-                refuse_above_limit(
-                    parse_number(argument), self.max_input_voltage_V, "inference input voltage"
-                )
-            if (any(any_header_matches(w, headers) for w in _WRITES)
-                    and self.max_write_voltage_V is not None):
+            if "amplitude" in tags:
+                amplitude_V = parse_strict_number(argument)
+            if "write" in tags:
                 if amplitude_V is None:
                     raise SafetyError(
                         f"{self.name}: write refused: pulse amplitude not set through the driver; "
                         "nothing was sent"
                     )
-                refuse_above_limit(amplitude_V, self.max_write_voltage_V, "write pulse amplitude")
+                refuse_above_limit(amplitude_V, self.write_limit_V, "write pulse amplitude")
         return amplitude_V
+
+
+_INDEX = integer(0, MAX_INDEX)
+_TARGET = choice(*TARGET_STATES)
+#: Everything labctl sends to the array controller (docs/array-controller-protocol.md); pulse
+#: amplitude, width and input voltage are checked against the station's limits and ceilings.
+CONTROLLER_COMMANDS = AllowList("array controller", [
+    Allowed("*RST", no_argument, tag="safe"),
+    Allowed("DESELect", no_argument, tag="safe"),
+    Allowed("*CLS", no_argument),
+    *(Allowed(header, _INDEX) for header in ("TILE", "ROW", "COLumn")),
+    Allowed("PULSe:AMPLitude", number(lambda d: (0.0, d.write_limit_V), "V"), tag="amplitude"),
+    Allowed("PULSe:WIDTh", number(lambda d: WRITE_WIDTH_RANGE_s, "s")),
+    Allowed("WRITe:CELL", _TARGET, tag="write"),
+    Allowed("WRITe:TILE", _TARGET, tag="write"),
+    Allowed("WRITe:ROW", bits, tag="write"),
+    Allowed("ROUTe[:STATe]", choice("ON", "OFF", "1", "0")),
+    Allowed("SCAN:MODE", choice(*SCAN_MODES, "INF")),
+    Allowed("SCAN:RESet", no_argument),
+    Allowed("INPut:VOLTage", number(lambda d: (0.0, d.input_limit_V), "V")),
+    Allowed("INPut[:BITS]", bits),
+    *(Allowed(header, any_argument, query=True) for header in (
+        "*IDN", "*OPC", "*STB", "*ESR", "SYSTem:ERRor[:NEXT]", "NTILes", "GEOMetry", "TILE", "ROW",
+        "COLumn", "PULSe:AMPLitude", "PULSe:WIDTh", "ROUTe[:STATe]", "SCAN:MODE", "SCAN:IDX",
+        "INPut:VOLTage", "INPut[:BITS]",
+    )),
+])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +12,24 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley.keithley2450 import Keithley2450
 from pymeasure.instruments.validators import strict_range
 
+from drivers.allow_list import (
+    Allowed,
+    AllowList,
+    TextOnly,
+    any_argument,
+    choice,
+    integer,
+    no_argument,
+    number,
+    numbers_list,
+    parse_strict_number,
+    refuse_control_characters,
+)
 from drivers.interlock import refuse_above_limit
-from drivers.scpi import any_header_matches, parse_number, segment_headers, strict_check_errors
+from drivers.scpi import segment_headers, strict_check_errors
 from drivers.terminations import with_line_terminations
 from labctl.core.errors import InstrumentError, SafetyError
+from labctl.core.limits import COMPLIANCE_CURRENT_CEILING_A, SMU_VOLTAGE_CEILING_V, tightest
 
 #: Current limit range of the 2450 when sourcing voltage, A.
 CURRENT_LIMIT_RANGE_A = (1e-9, 1.05)
@@ -23,11 +38,8 @@ NPLC_RANGE = (0.01, 10.0)
 #: Capacity of the 2450's default reading buffer ``defbuffer1``.
 BUFFER_CAPACITY = 100_000
 
-#: SCPI headers the interlocks watch (any short/long form, case, relative path or suffix).
-_CURRENT_LIMIT = ":SOURce:VOLTage:ILIMit[:LEVel]"
-_VOLTAGE_LEVEL = ":SOURce:VOLTage[:LEVel][:IMMediate][:AMPLitude]"
-_OUTPUT_STATE = ":OUTPut[:STATe]"
-_SOURCE_FUNCTION = ":SOURce:FUNCtion[:MODE]"
+#: Most points of a source list or sweep (the 2450's own limit).
+MAX_SOURCE_POINTS = 2500
 #: Relative tolerance of the buffer check: the instrument's own average of its readings must
 #: match the average of the readings received. ASCII readings carry 7 significant digits, so
 #: rounding alone moves either average by at most 1e-6 of the mean magnitude.
@@ -43,22 +55,26 @@ class BufferReadout:
     tripped: bool
 
 
-class LabctlKeithley2450(Keithley2450):
+class LabctlKeithley2450(TextOnly, Keithley2450):
     """PyMeasure's ``Keithley2450`` with labctl's additions, sourcing voltage, measuring current.
 
     Interlocks (checked in :meth:`write`, so no path through this driver escapes them, and
     nothing is sent when they refuse):
 
-    * the output cannot be switched on before a positive current limit was sent through this
-      driver (``*RST`` forgets it);
-    * a source level above ``max_source_voltage_V`` (when set) is refused, and so is switching
-      the output on while the level is unknown or above that limit;
-    * a current limit above ``max_current_limit_A`` (when set) is refused;
-    * with station limits set, sourcing current (whose voltage compliance could put volts on
-      a cell) and ``*RCL`` (a recalled setup bypasses every check) are refused.
+    * only the commands of :data:`SMU_COMMANDS` may be sent, as printable ASCII (no control
+      character can start a second, unchecked command);
+    * a source level (also in a source list or sweep) above ``max_source_voltage_V`` is refused,
+      and never above :data:`labctl.core.limits.SMU_VOLTAGE_CEILING_V`, even with no station
+      limit set; so is switching the output on while the level is unknown or above the limit;
+    * the output cannot be switched on, nor a sweep loaded, before a positive current limit was
+      sent through this driver (``*RST`` forgets it);
+    * a current limit above ``max_current_limit_A`` (never above the compliance ceiling) is
+      refused;
+    * current sourcing, ``*RCL`` and scripts are not on the list: refused.
 
     Headers are matched in every SCPI form (short/long, any case, relative to the previous
-    command's path), so no spelling slips past the checks.
+    command's path: each possible reading must be allowed), so no spelling slips past the
+    checks.
     """
 
     def __init__(
@@ -208,30 +224,35 @@ class LabctlKeithley2450(Keithley2450):
         super().write(command, **kwargs)
         self._current_limit_set, self._source_level_V = limit_set, level_V
 
+    @property
+    def source_limit_V(self) -> float:
+        """Largest source level accepted: the station's limit, never above the ceiling."""
+        return tightest(self.max_source_voltage_V, SMU_VOLTAGE_CEILING_V)
+
+    @property
+    def current_limit_bound_A(self) -> float:
+        """Largest current limit accepted: the station's compliance, never above the ceiling."""
+        return tightest(self.max_current_limit_A, COMPLIANCE_CURRENT_CEILING_A)
+
     def _interlock_state_after(self, command: str) -> tuple[bool, float | None]:
         """Check ``command`` segment by segment; return the interlock state it leads to."""
+        refuse_control_characters(command, self.name)
         limit_set, level_V = self._current_limit_set, self._source_level_V
-        managed = self.max_source_voltage_V is not None
         for headers, argument in segment_headers(command):
-            if all(header.endswith("?") for header in headers):
-                continue
-            if "*RST" in headers:
+            tags = SMU_COMMANDS.check(self, headers, argument)
+            if "reset" in tags:
                 limit_set, level_V = False, 0.0
-            elif "*RCL" in headers and managed:
-                raise SafetyError(f"{self.name}: *RCL refused: a recalled setup bypasses the "
-                                  "interlocks; nothing was sent")
-            if any_header_matches(_CURRENT_LIMIT, headers):
-                limit_A = parse_number(argument)
-                refuse_current_limit(limit_A, self.max_current_limit_A, self.name)
-                limit_set = limit_set or 0.0 < limit_A < math.inf
-            if any_header_matches(_VOLTAGE_LEVEL, headers):
-                level_V = parse_number(argument)
-                refuse_above_limit(level_V, self.max_source_voltage_V, f"{self.name} source level")
-            if (any_header_matches(_SOURCE_FUNCTION, headers) and managed
-                    and not argument.strip().strip("'\"").upper().startswith("VOLT")):
-                raise SafetyError(f"{self.name}: source function {argument!r} refused: labctl "
-                                  "sources voltage only; nothing was sent")
-            if any_header_matches(_OUTPUT_STATE, headers) and argument.upper() in ("ON", "1"):
+            if "current limit" in tags:
+                limit_set = True
+            if "level" in tags:
+                level_V = parse_strict_number(argument)
+            if "sweep" in tags:
+                if not limit_set:
+                    raise SafetyError(f"{self.name}: sweep refused: it switches the output on, "
+                                      "and no current limit was set through the driver; "
+                                      "nothing was sent")
+                level_V = None  # the sweep leaves the level to the instrument
+            if "output" in tags and argument.strip().upper() in ("ON", "1"):
                 self._refuse_output_on(limit_set, level_V)
         return limit_set, level_V
 
@@ -241,23 +262,93 @@ class LabctlKeithley2450(Keithley2450):
                 f"{self.name}: output not enabled: no current limit was set through the driver; "
                 "nothing was sent"
             )
-        if self.max_source_voltage_V is not None:
-            if level_V is None:
-                raise SafetyError(
-                    f"{self.name}: output not enabled: source level unknown (set it first); "
-                    "nothing was sent"
-                )
-            refuse_above_limit(level_V, self.max_source_voltage_V, f"{self.name} source level")
+        if level_V is None:
+            raise SafetyError(
+                f"{self.name}: output not enabled: source level unknown (set it first); "
+                "nothing was sent"
+            )
+        refuse_above_limit(level_V, self.source_limit_V, f"{self.name} source level")
 
 
-def refuse_current_limit(limit_A: float, max_limit_A: float | None, name: str) -> None:
-    """SafetyError for a current limit above the station's compliance (a looser limit lets a
-    short draw more than the station allows)."""
-    if max_limit_A is not None and not limit_A <= max_limit_A * (1 + 1e-9):
-        raise SafetyError(
-            f"{name}: current limit of {limit_A:g} A exceeds the station's compliance of "
-            f"{max_limit_A:g} A; nothing was sent"
-        )
+def _source_bounds(driver: LabctlKeithley2450) -> tuple[float, float]:
+    return -driver.source_limit_V, driver.source_limit_V
+
+
+def _current_limit_bounds(driver: LabctlKeithley2450) -> tuple[float, float]:
+    return CURRENT_LIMIT_RANGE_A[0], driver.current_limit_bound_A * (1 + 1e-9)
+
+
+_ON_OFF = choice("ON", "OFF", "1", "0")
+_DEFBUFFER = choice("defbuffer1")
+_SIMPLE_LOOP = re.compile(r'^"SimpleLoop"\s*,\s*(\d+)$', re.IGNORECASE)
+
+
+def _trace_clear(driver: LabctlKeithley2450, argument: str) -> str | None:
+    return None if not argument.strip() else _DEFBUFFER(driver, argument)
+
+
+def _simple_loop(driver: LabctlKeithley2450, argument: str) -> str | None:
+    """Only the ``SimpleLoop`` trigger model: it reads, and never changes the source."""
+    match = _SIMPLE_LOOP.match(argument.strip())
+    if match is None:
+        return 'only "SimpleLoop", <count> may be loaded'
+    return integer(1, BUFFER_CAPACITY)(driver, match.group(1))
+
+
+def _linear_sweep(driver: LabctlKeithley2450, argument: str) -> str | None:
+    """``<start>, <stop>, <points>[, <delay>[, <count>[, <rangeType>[, <failAbort>[, <dual>
+    [, <bufferName>]]]]]]``: start and stop within the source limit."""
+    params = [p.strip() for p in argument.split(",")]
+    if not 3 <= len(params) <= 9:
+        return "needs start, stop, points and at most 6 options"
+    checks = [
+        number(_source_bounds, "V"), number(_source_bounds, "V"),
+        integer(2, MAX_SOURCE_POINTS), number(lambda d: (-1.0, 10.0), "s"),
+        integer(1, BUFFER_CAPACITY), choice("AUTO", "BEST", "FIX", "FIXED"), _ON_OFF, _ON_OFF,
+        _DEFBUFFER,
+    ]
+    for check, param in zip(checks, params, strict=False):
+        problem = check(driver, param)
+        if problem is not None:
+            return problem
+    return None
+
+
+_VOLT_LEVEL = ":SOURce:VOLTage[:LEVel][:IMMediate][:AMPLitude]"
+_CURRENT_LIMIT = ":SOURce:VOLTage:ILIMit[:LEVel]"
+_SOURCE_LIST = ":SOURce:LIST:VOLTage[:LIST]"
+#: Everything labctl sends to a 2450. Lists and sweeps are allowed only in voltage and only
+#: with every level within the source limit; other sweeps, current sourcing, scripts, other
+#: trigger models, *RCL, *TST and the like are refused.
+SMU_COMMANDS = AllowList("SMU", [
+    Allowed("*RST", no_argument, tag="reset"),
+    *(Allowed(header, no_argument) for header in ("*CLS", "*WAI", "*OPC", ":STATus:PRESet",
+                                                  ":ABORt", ":INITiate[:IMMediate]")),
+    Allowed(":SOURce:FUNCtion[:MODE]", choice("VOLT", "VOLTAGE")),
+    Allowed(_VOLT_LEVEL, number(_source_bounds, "V"), tag="level"),
+    Allowed(":SOURce:VOLTage:RANGe", number(lambda d: (0.0, 21.0), "V")),
+    Allowed(":SOURce:VOLTage:RANGe:AUTO", _ON_OFF),
+    Allowed(_CURRENT_LIMIT, number(_current_limit_bounds, "A"), tag="current limit"),
+    Allowed("[:SENSe]:FUNCtion[:ON]", choice("CURR", "CURRENT", "CURR:DC", "CURRENT:DC")),
+    Allowed("[:SENSe]:CURRent[:DC]:RANGe:AUTO", _ON_OFF),
+    Allowed("[:SENSe]:CURRent[:DC]:RANGe[:UPPer]", number(lambda d: (0.0, 1.05), "A")),
+    Allowed("[:SENSe]:CURRent[:DC]:NPLCycles", number(lambda d: NPLC_RANGE, "PLC")),
+    Allowed(":OUTPut[:STATe]", _ON_OFF, tag="output"),
+    Allowed(":TRACe:CLEar", _trace_clear),
+    Allowed(":TRIGger:LOAD", _simple_loop),
+    Allowed(_SOURCE_LIST, numbers_list(_source_bounds, "V", MAX_SOURCE_POINTS)),
+    Allowed(":SOURce:LIST:VOLTage:APPend", numbers_list(_source_bounds, "V", MAX_SOURCE_POINTS)),
+    Allowed(":SOURce:SWEep:VOLTage:LINear", _linear_sweep, tag="sweep"),
+    *(Allowed(header, any_argument, query=True) for header in (
+        "*IDN", "*OPC", "*STB", "*ESR", "*LANG", ":SYSTem:ERRor[:NEXT]", ":SYSTem:ERRor:COUNt",
+        ":SOURce:FUNCtion[:MODE]", _VOLT_LEVEL, ":SOURce:VOLTage:RANGe",
+        ":SOURce:VOLTage:RANGe:AUTO", _CURRENT_LIMIT, ":SOURce:VOLTage:ILIMit[:LEVel]:TRIPped",
+        ":OUTPut[:STATe]", "[:SENSe]:FUNCtion[:ON]", "[:SENSe]:CURRent[:DC]:NPLCycles",
+        "[:SENSe]:CURRent[:DC]:RANGe[:UPPer]", "[:SENSe]:CURRent[:DC]:RANGe:AUTO", ":READ",
+        ":TRACe:DATA", ":TRACe:ACTual", ":TRACe:STATistics:AVERage", ":TRIGger:STATe",
+        _SOURCE_LIST, ":SOURce:LIST:VOLTage:POINts",
+    )),
+])
 
 
 def _parse_float(text: str, name: str) -> float:

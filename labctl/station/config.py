@@ -7,15 +7,16 @@ the file, the key and the problem, not as a failure half-way through a wafer swe
 from __future__ import annotations
 
 import math
+import posixpath
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from drivers.array_controller import PULSE_WIDTH_RANGE_s
-from drivers.keithley2450 import CURRENT_LIMIT_RANGE_A
 from labctl.core.errors import ConfigError
+from labctl.core.limits import CEILINGS, WRITE_WIDTH_RANGE_s
 from labctl.core.roles import Role
 
 if sys.version_info >= (3, 11):
@@ -33,6 +34,25 @@ ROLE_DRIVERS: dict[Role, str] = {
     Role.CONTROLLER: "array_controller",
 }
 DEFAULT_VISA_LIBRARY = "@py"
+#: pyvisa backends a station may name (``""``: pyvisa's default, the vendor's IVI VISA).
+VISA_BACKENDS = ("py", "ivi", "sim")
+#: File names of the vendor VISA libraries (NI-VISA, Keysight IO Libraries, R&S VISA): the
+#: Windows VISA router and vendor DLLs and the Linux shared objects (any version suffix),
+#: matched case-insensitively; on macOS only :data:`MACOS_VISA_FRAMEWORK`.
+VENDOR_VISA_FILES = re.compile(
+    r"^(visa(32|64)\.dll|rsvisa(32|64)\.dll|ktvisa32\.dll|agvisa32\.dll"
+    r"|lib(visa|iovisa|rsvisa)\.so(\.\d+)*)$",
+    re.IGNORECASE,
+)
+MACOS_VISA_FRAMEWORK = "/Library/Frameworks/VISA.framework/VISA"
+#: Folders a vendor VISA library given as an absolute path may lie in (where the vendors'
+#: installers put them); a library elsewhere could be anything.
+VENDOR_VISA_FOLDERS = (
+    "/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/local/vxipnp", "/opt/keysight",
+    "/opt/rohde-schwarz", "/opt/rsvisa",
+    "c:/windows/system32", "c:/windows/syswow64", "c:/program files/ivi foundation/visa",
+    "c:/program files (x86)/ivi foundation/visa",
+)
 DEFAULT_TIMEOUT_s = 5.0
 #: The shipped description of the embedded simulated station (resources filled in at start).
 SIM_STATION_FILE = Path(__file__).resolve().parents[2] / "data" / "stations" / "sim.toml"
@@ -100,6 +120,9 @@ def parse_station_config(document: Mapping[str, Any], source: Path | None = None
     visa_library = check.string(
         "[station] visa_library", station.get("visa_library", DEFAULT_VISA_LIBRARY), empty_ok=True
     )
+    problem = visa_library_problem(visa_library)
+    if problem is not None:
+        check.fail("[station] visa_library", problem)
     limits = _parse_limits(check, check.table("limits", document["limits"]))
     instruments = _parse_instruments(check, check.table("instruments", document["instruments"]))
     return StationConfig(name, limits, instruments, visa_library, source)
@@ -120,11 +143,56 @@ def sim_station_config(
     return replace(config, instruments=instruments)
 
 
+def visa_library_problem(visa_library: str) -> str | None:
+    """Why ``visa_library`` may not be loaded (``None``: it may). pyvisa loads whatever shared
+    object it is given, and its constructor runs at once, so only the known backends and the
+    vendors' VISA libraries in their install folders are accepted."""
+    library, at, backend = visa_library.rpartition("@")
+    if not at:
+        library, backend = visa_library, "ivi"
+    if backend not in VISA_BACKENDS:
+        return (f"unknown VISA backend {'@' + backend!r} "
+                f"(known: {', '.join('@' + b for b in VISA_BACKENDS)})")
+    if not library or (library == MACOS_VISA_FRAMEWORK and backend == "ivi"):
+        return None
+    if backend != "ivi":
+        return f"the @{backend} backend takes no library path, got {library!r}"
+    path = library.replace("\\", "/")
+    name = path.rsplit("/", 1)[-1]
+    if not VENDOR_VISA_FILES.match(name):
+        return (f"{library!r} is not a vendor VISA library (visa64.dll, visa32.dll, "
+                f"libvisa.so.7, libiovisa.so, librsvisa.so, {MACOS_VISA_FRAMEWORK})")
+    if "/" in path:
+        folder = posixpath.normpath(path.rsplit("/", 1)[0]).lower()
+        if ".." in path.split("/") or not any(
+            folder == root.lower() or folder.startswith(root.lower() + "/")
+            for root in VENDOR_VISA_FOLDERS
+        ):
+            return (f"{library!r} is not in a VISA install folder (/usr/lib, /opt/keysight, "
+                    "C:/Windows/System32, ...: docs/reliability.md)")
+    return None
+
+
+def require_known_visa_library(visa_library: str) -> None:
+    """ConfigError unless :func:`visa_library_problem` accepts ``visa_library``; checked again
+    before any connection is opened (a config may be built in code, not from a file)."""
+    problem = visa_library_problem(visa_library)
+    if problem is not None:
+        raise ConfigError(one_line(f"visa_library: {problem}"))
+
+
 def _parse_limits(check: _Checker, table: Mapping[str, Any]) -> Limits:
     names = [f.name for f in fields(Limits)]
     check.keys("[limits]", table, required=names, optional=())
     values = {name: check.positive(f"[limits] {name}", table[name]) for name in names}
     limits = Limits(**values)
+    for key, ceiling in CEILINGS.items():
+        if values[key] > ceiling.value:
+            check.fail(
+                f"[limits] {key}",
+                f"{values[key]:g} {ceiling.unit} is above the ceiling of {ceiling.value:g} "
+                f"{ceiling.unit} ({ceiling.reason}); a station file may only tighten it",
+            )
     for level, maximum in (
         ("read_voltage_V", "max_read_voltage_V"),
         ("write_voltage_V", "max_write_voltage_V"),
@@ -135,14 +203,10 @@ def _parse_limits(check: _Checker, table: Mapping[str, Any]) -> Limits:
                 f"[limits] {level}",
                 f"{values[level]:g} V is above {maximum} = {values[maximum]:g} V",
             )
-    max_current_A = CURRENT_LIMIT_RANGE_A[1]
-    if limits.compliance_current_A > max_current_A:
-        check.fail("[limits] compliance_current_A",
-                   f"must be at most {max_current_A:g} A (SMU range)")
-    min_width_s, max_width_s = PULSE_WIDTH_RANGE_s
-    if not min_width_s <= limits.write_width_s <= max_width_s:
+    if limits.write_width_s < WRITE_WIDTH_RANGE_s[0]:
         check.fail("[limits] write_width_s",
-                   f"must be between {min_width_s:g} s and {max_width_s:g} s (controller range)")
+                   f"{limits.write_width_s:g} s is below the controller's shortest pulse of "
+                   f"{WRITE_WIDTH_RANGE_s[0]:g} s")
     return limits
 
 

@@ -3,8 +3,10 @@
 The adapter also keeps what recovery needs to know: whether an I/O failure left the connection
 in an unknown state (``broken``: after a timeout a late reply may still arrive, after a reset
 nothing will), and how to open it again (:meth:`RoleAdapter.reopen`). Every message passes the
-role's interlock (``interlock``, installed by the station) before a byte is sent, whoever sends
-it: a driver, a procedure or a script writing to the adapter directly.
+role's interlock (``interlock``, installed by the station: the driver's allow-list and limits)
+before a byte is sent, whoever sends it: a driver, a procedure or a script writing to the
+adapter directly; a message with a control character is refused even before that. Only the
+known VISA backends and vendor libraries are loaded (``config.visa_library_problem``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 import pyvisa
 from pymeasure.adapters import VISAAdapter
 
+from drivers.allow_list import refuse_control_characters
 from labctl.core.errors import InstrumentError
 from labctl.core.roles import Role
+from labctl.station.config import require_known_visa_library
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class RoleAdapter(VISAAdapter):
         #: Called with every message before it is sent; raises to refuse it (SafetyError).
         self.interlock: Callable[[str], None] | None = None
         self._open_kwargs = dict(kwargs)
+        require_known_visa_library(visa_library)  # pyvisa would load any shared object
         try:
             super().__init__(resource, visa_library=visa_library, **kwargs)
         except Exception as exc:  # pyvisa raises many types here; each is an unusable resource
@@ -70,14 +75,17 @@ class RoleAdapter(VISAAdapter):
         self.broken = False
 
     def _write(self, command: str, **kwargs: Any) -> None:
+        refuse_control_characters(command, self._label())
         if self.interlock is not None:
             self.interlock(command)
         with self._failures("sending"):
             super()._write(command, **kwargs)
 
     def _write_bytes(self, content: bytes, **kwargs: Any) -> None:
+        text = content.decode("ascii", errors="replace")
+        refuse_control_characters(text, self._label())
         if self.interlock is not None:
-            self.interlock(content.decode("ascii", errors="replace"))
+            self.interlock(text)
         with self._failures("sending"):
             super()._write_bytes(content, **kwargs)
 

@@ -104,8 +104,10 @@ def test_scan_mode_refuses_unknown_modes() -> None:
 def test_writes() -> None:
     with expected_protocol(
         ArrayController,
-        [("WRIT:CELL AP", None), ("WRIT:ROW 0110", None), ("WRIT:TILE P", None)],
+        [("PULS:AMPL 0.8", None), ("WRIT:CELL AP", None), ("WRIT:ROW 0110", None),
+         ("WRIT:TILE P", None)],
     ) as inst:
+        inst.pulse_amplitude = 0.8  # a write needs a known amplitude, station limit or not
         inst.write_cell("ap")
         inst.write_row([0, 1, 1, 0])
         inst.write_tile("P")
@@ -125,7 +127,7 @@ def test_bits_to_string_accepts_strings_lists_and_arrays() -> None:
 
 def test_pulse_amplitude_above_station_limit_sends_nothing() -> None:
     with expected_protocol(ArrayController, [], max_write_voltage_V=1.0) as inst:
-        with pytest.raises(SafetyError, match="exceeds the station limit of 1 V"):
+        with pytest.raises(SafetyError, match="exceeds the limit of 1 V"):
             inst.pulse_amplitude = 1.2
         with pytest.raises(SafetyError):
             inst.write("PULS:AMPL MAX")

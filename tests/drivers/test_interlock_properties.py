@@ -163,9 +163,12 @@ def test_known_bypasses_are_refused(command: str) -> None:
     assert driver.adapter.sent == []
 
 
-def test_a_relative_amplitude_is_checked() -> None:
+def test_a_relative_header_is_allowed_only_under_each_reading() -> None:
     driver, state = controller_bench()
     with pytest.raises(SafetyError):
         driver.write("PULS:WIDT 1e-7;AMPL 1.9")
-    driver.write("PULS:WIDT 1e-7;AMPL 0.9")
+    with pytest.raises(SafetyError, match="AMPL refused: not on the array controller's"):
+        driver.write("PULS:WIDT 1e-7;AMPL 0.9")  # AMPL at the root is no controller command
+    assert driver.adapter.sent == []
+    driver.write("PULS:WIDT 1e-7;:PULS:AMPL 0.9")
     assert state.controller.pulse_amplitude_V == pytest.approx(0.9)

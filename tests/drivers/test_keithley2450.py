@@ -53,11 +53,15 @@ def test_enable_source_without_current_limit_sends_nothing() -> None:
             inst.write(":SOUR:VOLT:ILIM 0;:OUTPUT:STATE 1")  # a zero limit is no limit
 
 
-def test_enable_source_after_current_limit() -> None:
+def test_enable_source_after_current_limit_and_level() -> None:
     with expected_protocol(
-        LabctlKeithley2450, [(":SOUR:VOLT:ILIM 0.0001", None), ("OUTPUT ON", None)]
+        LabctlKeithley2450,
+        [(":SOUR:VOLT:ILIM 0.0001", None), (":SOUR:VOLT:LEV 0.1", None), ("OUTPUT ON", None)],
     ) as inst:
         inst.compliance_current = 1e-4
+        with pytest.raises(SafetyError, match="source level unknown"):
+            inst.enable_source()  # with or without station limits: the ceiling applies
+        inst.source_voltage = 0.1
         inst.enable_source()
 
 
@@ -73,7 +77,7 @@ def test_reset_forgets_the_current_limit() -> None:
 
 def test_source_level_above_station_limit_sends_nothing() -> None:
     with expected_protocol(LabctlKeithley2450, [], max_source_voltage_V=0.2) as inst:
-        with pytest.raises(SafetyError, match=r"exceeds the station limit of 0\.2 V"):
+        with pytest.raises(SafetyError, match=r"exceeds the limit of 0\.2 V"):
             inst.source_voltage = 0.25
         with pytest.raises(SafetyError):
             inst.source_voltage = -0.3

@@ -1,30 +1,25 @@
-"""SCPI helpers: compound-command splitting, numeric arguments, error-queue draining."""
+"""SCPI helpers: compound-command splitting, error-queue draining."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.array_controller import ArrayController
-from drivers.scpi import describe_error, parse_number, raise_queued_errors, scpi_segments
+from drivers.scpi import describe_error, raise_queued_errors, segment_headers
 from labctl.core.errors import InstrumentError
 
 
 def test_segments_of_a_compound_command() -> None:
-    assert scpi_segments("*RST;:stat:pres;:*CLS;") == [("*RST", ""), ("STAT:PRES", ""),
-                                                       ("*CLS", "")]
-    assert scpi_segments(':SOUR:VOLT:LEV 0.1; OUTPUT ON') == [("SOUR:VOLT:LEV", "0.1"),
-                                                               ("OUTPUT", "ON")]
-    assert scpi_segments(":TRAC:DATA? 1, 3") == [("TRAC:DATA?", "1, 3")]
+    assert segment_headers("*RST;:stat:pres;:*CLS;") == [(("*RST",), ""), (("STAT:PRES",), ""),
+                                                         (("*CLS",), "")]
+    assert segment_headers(':SOUR:VOLT:LEV 0.1; OUTPUT ON') == [
+        (("SOUR:VOLT:LEV",), "0.1"), (("OUTPUT", "SOUR:VOLT:OUTPUT"), "ON")]
+    assert segment_headers(":TRAC:DATA? 1, 3") == [(("TRAC:DATA?",), "1, 3")]
 
 
-@pytest.mark.parametrize(("argument", "value"), [("0.25", 0.25), (" -1e-3 ", -1e-3),
-                                                 ("DEF", 0.0), ("max", math.inf),
-                                                 ("nan", math.inf), ("", math.inf)])
-def test_parse_number_treats_the_unknown_as_unbounded(argument: str, value: float) -> None:
-    assert parse_number(argument) == value
+def test_a_relative_header_has_both_readings() -> None:
+    assert segment_headers(":SOUR:VOLT:RANG 2;LEV 5")[1] == (("LEV", "SOUR:VOLT:LEV"), "5")
 
 
 def test_describe_error() -> None:
