@@ -11,6 +11,7 @@ BENCHMARKS = (
     "benchmarks.bench_sweep",
     "benchmarks.bench_training",
     "benchmarks.bench_reliability",
+    "benchmarks.bench_study",
 )
 
 
