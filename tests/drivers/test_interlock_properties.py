@@ -8,14 +8,20 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pymeasure.adapters import Adapter
 
-from drivers.array_controller import ArrayController
-from drivers.keithley2450 import LabctlKeithley2450
+from drivers.array_controller import CONTROLLER_COMMANDS, ArrayController
+from drivers.keithley2450 import SMU_COMMANDS, LabctlKeithley2450
 from labctl.core.errors import InstrumentError, SafetyError
+from labctl.core.limits import (
+    READ_VOLTAGE_CEILING_V,
+    WRITE_VOLTAGE_CEILING_V,
+    WRITE_WIDTH_RANGE_s,
+)
 from labctl.core.roles import Role
 from labctl.sim.servers.array_controller import ArrayControllerInstrument
 from labctl.sim.servers.keithley2450 import Keithley2450Instrument
@@ -172,3 +178,101 @@ def test_a_relative_header_is_allowed_only_under_each_reading() -> None:
     assert driver.adapter.sent == []
     driver.write("PULS:WIDT 1e-7;:PULS:AMPL 0.9")
     assert state.controller.pulse_amplitude_V == pytest.approx(0.9)
+
+
+# --- allow-lists: control characters, unknown headers, lists and sweeps beyond the limits -------
+CONTROL_CHARACTERS = st.sampled_from([chr(c) for c in range(0x20)] + ["\x7f"])
+
+
+def _state(driver: Any) -> str:
+    instrument = driver.adapter.instrument
+    return repr(instrument.settings if hasattr(instrument, "role") else instrument.ctl)
+
+
+def _refused_and_unchanged(driver: Any, command: str) -> None:
+    before = _state(driver)
+    with pytest.raises(SafetyError, match="nothing was sent"):
+        driver.write(command)
+    assert driver.adapter.sent == []
+    assert _state(driver) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["smu", "controller"]), st.data(), CONTROL_CHARACTERS)
+def test_a_control_character_anywhere_refuses_the_message(kind: str, data: st.DataObject,
+                                                          control: str) -> None:
+    driver, _ = smu_bench() if kind == "smu" else controller_bench()
+    command = data.draw(message(SMU_SEGMENTS if kind == "smu" else CONTROLLER_SEGMENTS))
+    position = data.draw(st.integers(0, len(command)))
+    _refused_and_unchanged(driver, command[:position] + control + command[position:])
+
+
+SCPI_WORDS = st.from_regex(r"\*?[A-Za-z]{1,9}[0-9]?", fullmatch=True)
+HEADERS = st.lists(SCPI_WORDS, min_size=1, max_size=5).map(":".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["smu", "controller"]), HEADERS, st.booleans(),
+       st.sampled_from(["", "1", "ON", "5", '"x"']))
+def test_headers_off_the_allow_list_are_refused(kind: str, header: str, query: bool,
+                                                argument: str) -> None:
+    driver, _ = smu_bench() if kind == "smu" else controller_bench()
+    allowed = SMU_COMMANDS if kind == "smu" else CONTROLLER_COMMANDS
+    header = header.upper() + ("?" if query else "")
+    assume(allowed.match(header) is None)
+    _refused_and_unchanged(driver, f":{header} {argument}".rstrip())
+
+
+LEVELS = st.floats(-3 * MAX_READ_V, 3 * MAX_READ_V, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LEVELS, min_size=1, max_size=20), st.booleans())
+def test_source_lists_are_allowed_only_within_the_limit(levels: list[float], append: bool) -> None:
+    driver, _ = smu_bench()
+    header = ":SOUR:LIST:VOLT:APP" if append else ":SOUR:LIST:VOLT"
+    command = f"{header} {','.join(f'{v:.6g}' for v in levels)}"
+    if all(abs(float(f"{v:.6g}")) <= MAX_READ_V for v in levels):
+        driver.write(command)
+        assert driver.adapter.sent == [command]
+    else:
+        _refused_and_unchanged(driver, command)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LEVELS, LEVELS, st.integers(2, 50), st.booleans())
+def test_sweeps_run_only_within_the_limit(start_V: float, stop_V: float, points: int,
+                                          limit_first: bool) -> None:
+    driver, state = smu_bench()
+    if limit_first:
+        driver.write(f":SOUR:VOLT:ILIM {COMPLIANCE_A:g}")
+        driver.adapter.sent.clear()
+    command = f":SOUR:SWE:VOLT:LIN {start_V:.6g}, {stop_V:.6g}, {points}"
+    within = max(abs(float(f"{start_V:.6g}")), abs(float(f"{stop_V:.6g}"))) <= MAX_READ_V
+    if not (within and limit_first):
+        _refused_and_unchanged(driver, command)
+        return
+    driver.write(command)
+    _send(driver, ":INIT")  # runs the sweep: the output goes on at each level
+    sources_V = driver.adapter.instrument.buffer.sources  # the levels the sweep applied
+    assert sources_V.size == points
+    assert np.all(np.abs(sources_V) <= MAX_READ_V)
+    assert state.smus[Role.READ_SMU].current_limit_A <= COMPLIANCE_A * (1 + 1e-9)
+    with pytest.raises(SafetyError, match="source level unknown"):
+        driver.write("OUTP ON")  # the sweep left the level to the instrument
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-5, 5, allow_nan=False), st.floats(1e-12, 1e-2))
+def test_controller_amplitude_width_and_inputs_stay_within_ceilings(
+    amplitude_V: float, width_s: float
+) -> None:
+    driver, state = controller_bench()
+    driver.max_write_voltage_V = None  # no station limit: the ceilings still hold
+    driver.max_input_voltage_V = None
+    for command in (f"PULS:AMPL {amplitude_V:.6g}", f"PULS:WIDT {width_s:.6g}",
+                    f"INP:VOLT {abs(amplitude_V):.6g}"):
+        _send(driver, command)
+    assert 0 <= state.controller.pulse_amplitude_V <= WRITE_VOLTAGE_CEILING_V
+    assert state.controller.pulse_width_s <= WRITE_WIDTH_RANGE_s[1]
+    assert state.controller.input_voltage_V <= READ_VOLTAGE_CEILING_V

@@ -45,5 +45,6 @@ def test_the_station_arms_every_interlock() -> None:
             assert station.controller.max_write_voltage_V == limits.max_write_voltage_V
             assert station.controller.max_input_voltage_V == limits.max_read_voltage_V
             assert station.controller.adapter.interlock == station.controller.check_command
+            assert station.prober.adapter.interlock == station.prober.check_command
         finally:
             station.close()

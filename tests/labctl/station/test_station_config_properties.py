@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labctl.core.errors import ConfigError
+from labctl.core.limits import CEILINGS
 from labctl.station.config import (
     SIM_STATION_FILE,
     StationConfig,
@@ -34,7 +35,8 @@ def _check(config: StationConfig) -> None:
     assert 0 < limits.read_voltage_V <= limits.max_read_voltage_V
     assert 0 < limits.write_voltage_V <= limits.max_write_voltage_V
     assert 0 < limits.gate_voltage_V <= limits.max_gate_voltage_V
-    assert 0 < limits.compliance_current_A <= 1.05
+    for key, ceiling in CEILINGS.items():
+        assert 0 < getattr(limits, key) <= ceiling.value
     assert set(config.instruments) == {"prober", "read_smu", "gate_smu", "controller"}
 
 
@@ -81,3 +83,44 @@ def test_any_file_content_is_valid_or_refused_in_one_line(tmp_path: Path, conten
         assert "\n" not in str(exc).strip()
         return
     _check(config)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(CEILINGS)), st.floats(1.0, 1e6, exclude_min=True),
+       st.booleans())
+def test_a_limit_beyond_its_ceiling_is_refused_naming_key_value_and_ceiling(
+    key: str, factor: float, as_int: bool
+) -> None:
+    ceiling = CEILINGS[key]
+    value: float = ceiling.value * factor
+    if as_int and value >= 2:
+        value = int(value) + 1
+    document = {**BASE, "limits": {**BASE["limits"], key: value}}
+    if key == "max_gate_voltage_V":  # a raised maximum with its operating point raised too
+        document["limits"]["gate_voltage_V"] = value
+    try:
+        parse_station_config(document)
+    except ConfigError as exc:
+        assert str(exc) == (
+            f"<station>: [limits] {key}: {float(value):g} {ceiling.unit} is above the ceiling of "
+            f"{ceiling.value:g} {ceiling.unit} ({ceiling.reason}); a station file may only "
+            "tighten it"
+        )
+    else:
+        raise AssertionError(f"{key} = {value} was accepted")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({
+    key: st.floats(min_value=1e-6, max_value=1.0) for key in CEILINGS
+}))
+def test_limits_within_the_ceilings_load(fractions: dict[str, float]) -> None:
+    limits = dict(BASE["limits"])
+    for key, fraction in fractions.items():
+        limits[key] = CEILINGS[key].value * fraction
+    for level, maximum in (("read_voltage_V", "max_read_voltage_V"),
+                           ("write_voltage_V", "max_write_voltage_V"),
+                           ("gate_voltage_V", "max_gate_voltage_V")):
+        limits[level] = limits[maximum]
+    limits["write_width_s"] = max(limits["write_width_s"], 1e-9)
+    _check(parse_station_config({**BASE, "limits": limits}))
