@@ -75,6 +75,8 @@ def live() -> Iterator[tuple[SimStationServer, Station]]:
             station.controller.tile = 0
             station.controller.pulse_amplitude = limits.write_voltage_V
             station.controller.routed = True
+            for driver in station.instruments().values():
+                driver.ask("*IDN?")  # answered only after every earlier command was processed
             yield sim, station
         finally:
             station.safe_state()
@@ -138,6 +140,7 @@ def test_labctl_still_drives_the_station_around_the_refusals() -> None:
             station.read_smu.write(":SOUR:LIST:VOLT 0.1,0.2,-0.2")  # within the limit: allowed
             assert station.read_smu.ask(":SOUR:LIST:VOLT?").count(",") == 2
             station.controller.write("PULS:WIDT 1e-7;:PULS:AMPL 0.9")
+            assert station.controller.pulse_amplitude == pytest.approx(0.9)  # (synchronises)
             assert sim.state.controller.pulse_amplitude_V == pytest.approx(0.9)
             station.safe_state()
             assert not sim.state.smus[Role.READ_SMU].output_on
