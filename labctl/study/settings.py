@@ -41,9 +41,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "dies": 6,
     },
     # The design-space study of docs/training.md (data/studies/shorts_ron.toml): half the
-    # default ideal epochs, 4 of 10 statistics-aware epochs, all 60 000 images and dies; about
-    # 35 s of one core per point of four modes, so 81 points take under an hour on two workers
-    # of the 2-core build machine (docs/study.md).
+    # default ideal epochs, 4 of 10 statistics-aware epochs, all training images and dies; about
+    # 25 s of one core per point of four modes, so 81 points take under an hour on two workers
+    # of the shared 2-core build machine (docs/study.md).
     "study": {
         **_ONE_THREAD,
         "ideal_epochs": 10.0,

@@ -1,17 +1,18 @@
 """Simulator parameters of a point: SimParams' defaults with the grid's values on top.
 
-Keys are SimParams' fields (the same names a `--sim-params` file takes); unknown keys are
-refused and SimParams itself range-checks the values.
+Keys are SimParams' fields, checked like a `--sim-params` file (labctl.sim.params_file):
+unknown keys, wrong types and out-of-range values are refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 from labctl.core.errors import ConfigError
 from labctl.sim.params import SimParams
+from labctl.sim.params_file import sim_params_from_dict
 
 
 def sim_field_names() -> tuple[str, ...]:
@@ -29,17 +30,6 @@ def check_sim_keys(values: Mapping[str, Any], where: str) -> None:
 
 
 def make_sim_params(values: Mapping[str, Any]) -> SimParams:
-    """SimParams with `values` replaced; ConfigError for unknown keys or out-of-range values."""
-    check_sim_keys(values, "simulator parameters")
-    converted = dict(values)
-    if "tile_shapes" in converted:
-        shapes = converted["tile_shapes"]
-        if not isinstance(shapes, (list, tuple)):
-            raise ConfigError(f"tile_shapes must be a list of [rows, cols], got {shapes!r}")
-        converted["tile_shapes"] = tuple(
-            tuple(s) if isinstance(s, (list, tuple)) else s for s in shapes
-        )
-    try:
-        return replace(SimParams(), **converted)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"simulator parameters: {exc}") from exc
+    """SimParams with `values` replaced; ConfigError for unknown keys or out-of-range values
+    (the same checks as a `--sim-params` file)."""
+    return sim_params_from_dict(values, source="study simulator parameters")

@@ -1,9 +1,10 @@
 """A point's wafer: the simulator's truth maps (default) or a sweep through emulated instruments.
 
-Truth maps are what a perfect, noise-free characterisation at the sweep's read bias would give:
-after writing P a working cell reads R_P(V) + R_on, after writing AP R_AP(V) + R_on; stuck cells
-read their stuck state both times, shorts and opens their own resistance. Dies with a gross gate
-short are left out, as the sweep fails them. A measured wafer is swept by the sweep service
+Truth maps are what a perfect, noise-free characterisation at the sweep's read bias would give
+(labctl.sim.truth_reads, the simulator's own cell model): after writing P a working cell reads
+R_P(V) + R_on, after writing AP R_AP(V) + R_on; stuck cells read their stuck state both times,
+shorts and opens their own resistance. Dies with a gross gate short are left out, as the sweep
+fails them. A measured wafer is swept by the sweep service
 (labctl.services.sweep) from a simulated station started with the point's parameters, then read
 like any wafer file.
 """
@@ -14,16 +15,16 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from labctl.core.defects import DefectCode
 from labctl.core.errors import LabctlError
+from labctl.core.geometry import DEFAULT_READ_VOLTAGE_V
 from labctl.sim.params import SimParams
-from labctl.sim.physics import mtj_resistance_ohm
+from labctl.sim.truth_reads import written_reads_ohm
 from labctl.sim.wafer import DieModel, VirtualWafer
 from labctl.training.maps import DieMaps, TileMap
 from labctl.training.wafer_maps import WaferMaps, read_wafer_maps
 
-#: Read bias of the sweep's characterisation (procedures/settings.py default).
-READ_BIAS_V = 0.1
+#: Read bias of the sweep's characterisation.
+READ_BIAS_V = DEFAULT_READ_VOLTAGE_V
 
 TRUTH_SOURCE = "simulator truth (noise-free maps at 0.1 V read bias; not a measurement)"
 MEASURED_SOURCE = "measured sweep (emulated instruments, labctl.services.sweep)"
@@ -31,17 +32,10 @@ MEASURED_SOURCE = "measured sweep (emulated instruments, labctl.services.sweep)"
 
 def truth_die_maps(die: DieModel, read_bias_V: float = READ_BIAS_V) -> DieMaps:
     """The die's maps as a perfect characterisation would measure them."""
-    v_half = die.params.tmr_v_half_V
     tiles = []
     for k in range(die.n_tiles):
-        truth = die.truth(k)
-        stuck_p = truth.defects == DefectCode.STUCK_P
-        stuck_ap = truth.defects == DefectCode.STUCK_AP
-        r_p = mtj_resistance_ohm(truth.r_p_ohm, truth.tmr0, stuck_ap, read_bias_V, v_half)
-        r_ap = mtj_resistance_ohm(truth.r_p_ohm, truth.tmr0, ~stuck_p, read_bias_V, v_half)
-        tiles.append(
-            TileMap.from_resistances(r_p + truth.r_on_ohm, r_ap + truth.r_on_ohm, truth.defects)
-        )
+        r_p, r_ap = written_reads_ohm(die, k, read_bias_V)
+        tiles.append(TileMap.from_resistances(r_p, r_ap, die.truth(k).defects))
     return DieMaps(name=die.name, tiles=tuple(tiles))
 
 

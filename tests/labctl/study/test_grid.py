@@ -24,7 +24,7 @@ def test_quick_grid_is_two_by_two_with_unique_stable_ids():
     assert len({p.point_id for p in points}) == 4
     assert [p.point_id for p in points] == [p.point_id for p in load_grid(QUICK_GRID).points()]
     assert {(p.sim["r_short_median_ohm"], p.wafer_seed) for p in points} == {
-        (50.0, 0), (50.0, 1), (1000.0, 0), (1000.0, 1)
+        (100.0, 0), (100.0, 1), (2000.0, 0), (2000.0, 1)
     }
 
 
