@@ -42,8 +42,11 @@ def measure(n_workers: int, points: int, preset: str, folder: Path) -> dict[str,
         }
     )
     started = time.perf_counter()
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    cluster_options: dict[str, Any] = {"threads_per_worker": 1, "processes": True,
+                                       "dashboard_address": None,
+                                       "silence_logs": logging.ERROR}
+    with LocalCluster(n_workers=n_workers, **cluster_options) as cluster, \
+            Client(cluster) as client:
         client.wait_for_workers(n_workers)
         client.run(_warm_up)
         startup_s = time.perf_counter() - started
@@ -88,7 +91,8 @@ def main() -> None:
         return
     print(f"study throughput, preset {args.preset}, {args.points} points per run, "
           f"{os.cpu_count()} CPUs, load average {load_before:.1f} before")
-    print("| workers | points/hour | wall (s) | mean point (s) | cluster start (s) | peak RSS (MiB) |")
+    print("| workers | points/hour | wall (s) | mean point (s) | cluster start (s) "
+          "| peak RSS (MiB) |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in (one, two):
         print(f"| {r['workers']} | {r['points_per_hour']:.0f} | {r['wall_s']:.1f} | "
