@@ -1,7 +1,9 @@
 """The station's hard limits, handed to the drivers that enforce them.
 
-Each driver refuses a setting above its ``max_`` value; the transport runs the same driver's
-interlock on every message, so a command written to the adapter directly is checked as well.
+Each driver refuses a setting above its ``max_`` value (and never accepts more than the
+ceilings of :mod:`labctl.core.limits`, which the station file was checked against) and any
+command off its allow-list; the transport runs the same driver's check on every message, so a
+command written to the adapter directly is checked as well.
 """
 
 from __future__ import annotations
