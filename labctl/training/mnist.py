@@ -2,8 +2,10 @@
 
 Default preprocessing fits the default die's first tile (196 rows): a 2x2 average pool takes the
 28x28 images to 14x14 and a threshold binarises them, giving 196 binary inputs (1 = the row is
-driven with the read voltage, 0 = grounded). Decoding the 11 MB of gzip takes about a second, so
-the decoded arrays and the preprocessed tensors are cached per process.
+driven with the read voltage, 0 = grounded). With `input_bits` > 1 the pooled pixels are
+quantised instead and read bit-serially (one analog read per bit plane, shift-and-add).
+Decoding the 11 MB of gzip takes about a second, so the decoded arrays and the preprocessed
+tensors are cached per process.
 
 `validation_split` holds a fixed, seeded part of the 60 000 training images out of training for
 tuning and model selection, so that the 10 000 test images serve only the reported numbers.
@@ -113,28 +115,55 @@ def load_raw_mnist(data_dir: Path = DEFAULT_MNIST_DIR) -> dict[str, np.ndarray]:
     return arrays
 
 
-def preprocess_images(images: np.ndarray, pool: int, threshold: float) -> torch.Tensor:
-    """Average-pool by `pool` x `pool`, scale to 0..1, binarise at `threshold` -> float32 0/1."""
+#: Most input bits a bit-serial read may use (one analog read per bit plane).
+MAX_INPUT_BITS = 8
+
+
+def preprocess_images(
+    images: np.ndarray, pool: int, threshold: float, input_bits: int = 1
+) -> torch.Tensor:
+    """Average-pool by `pool` x `pool`, scale to 0..1, then binarise at `threshold` (1 bit,
+    float32 0/1) or, with `input_bits` = B > 1, quantise to the levels k / (2^B - 1).
+
+    Multi-bit inputs are read bit-serially: bit plane b drives the rows (0/1) for one analog
+    read and the periphery adds the normalised bit-line sums with weight 2^b / (2^B - 1).
+    The emulation is linear in the inputs, so that sum is exactly the tile applied to the
+    quantised input, which is what these levels feed it.
+    """
     n, height, width = images.shape
     if pool < 1 or height % pool or width % pool:
         raise ValueError(f"pool {pool} does not divide the {height}x{width} images")
+    if not 1 <= input_bits <= MAX_INPUT_BITS:
+        raise ValueError(f"input_bits must lie in [1, {MAX_INPUT_BITS}], got {input_bits}")
+    pooled = images.reshape(n, height // pool, pool, width // pool, pool).mean(axis=(2, 4)) / 255.0
+    if input_bits > 1:
+        levels = 2**input_bits - 1
+        quantised = np.round(pooled * levels) / levels
+        return torch.from_numpy(quantised.reshape(n, -1).astype(np.float32))
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"binarisation threshold must lie in (0, 1), got {threshold}")
-    pooled = images.reshape(n, height // pool, pool, width // pool, pool).mean(axis=(2, 4)) / 255.0
     return torch.from_numpy((pooled > threshold).reshape(n, -1).astype(np.float32))
+
+
+def bit_planes(x: torch.Tensor, input_bits: int) -> torch.Tensor:
+    """(input_bits, samples, inputs) 0/1 row drives of quantised inputs, least significant
+    plane first: sum_b 2^b planes[b] / (2^B - 1) == x (for the bit-serial read-out in situ)."""
+    levels = 2**input_bits - 1
+    codes = torch.round(x * levels).to(torch.int64)
+    return torch.stack([((codes >> b) & 1).to(x.dtype) for b in range(input_bits)])
 
 
 @lru_cache(maxsize=4)
 def load_mnist(
-    data_dir: Path = DEFAULT_MNIST_DIR, pool: int = 2, threshold: float = 0.5
+    data_dir: Path = DEFAULT_MNIST_DIR, pool: int = 2, threshold: float = 0.5, input_bits: int = 1
 ) -> MnistData:
     """Verified, preprocessed MNIST; cached, so treat the returned tensors as read-only."""
     raw = load_raw_mnist(Path(data_dir))
     side = raw["train_images"].shape[1] // pool
     return MnistData(
-        train_x=preprocess_images(raw["train_images"], pool, threshold),
+        train_x=preprocess_images(raw["train_images"], pool, threshold, input_bits),
         train_y=torch.from_numpy(raw["train_labels"].astype(np.int64)),
-        test_x=preprocess_images(raw["test_images"], pool, threshold),
+        test_x=preprocess_images(raw["test_images"], pool, threshold, input_bits),
         test_y=torch.from_numpy(raw["test_labels"].astype(np.int64)),
         image_side=side,
         threshold=threshold,

@@ -118,7 +118,12 @@ _STATISTICS_FIELDS = (
 )
 _TRAINING_FIELDS = {
     "ideal": _IDEAL_FIELDS,
-    "statistics-aware": (*_STATISTICS_FIELDS, "paper_learning_rate", "paper_polarity"),
+    "statistics-aware": (
+        *_STATISTICS_FIELDS,
+        "paper_learning_rate",
+        "paper_polarity",
+        "paper_defect_rate_scale",
+    ),
     "statistics-aware-routed": _STATISTICS_FIELDS,
 }
 
@@ -160,6 +165,8 @@ class PipelineOptions:
     layer_sizes: tuple[int, ...] = DEFAULT_LAYER_SIZES
     pool: int = 2
     binarise_threshold: float = 0.5
+    #: 1 = binary inputs; B > 1 = B-bit inputs read bit-serially (mnist.preprocess_images).
+    input_bits: int = 1
     virtual_dies: int = 1000
     yield_threshold: float = DEFAULT_YIELD_THRESHOLD
     mnist_dir: Path = DEFAULT_MNIST_DIR
@@ -174,7 +181,12 @@ class PipelineOptions:
 
     @property
     def preprocessing(self) -> dict[str, Any]:
-        return {"pool": self.pool, "binarise_threshold": self.binarise_threshold}
+        """As weight files record it; `input_bits` only when > 1 (binary files stay as before:
+        readers that do not know the key binarise, which is right for them)."""
+        pre: dict[str, Any] = {"pool": self.pool, "binarise_threshold": self.binarise_threshold}
+        if self.input_bits > 1:
+            pre["input_bits"] = self.input_bits
+        return pre
 
 
 @dataclass(frozen=True)
@@ -227,7 +239,7 @@ class TrainingRun:
     @cached_property
     def data(self) -> MnistData:
         o = self.options
-        data = load_mnist(Path(o.mnist_dir), o.pool, o.binarise_threshold)
+        data = load_mnist(Path(o.mnist_dir), o.pool, o.binarise_threshold, o.input_bits)
         if data.n_features != o.layer_sizes[0]:
             raise ConfigError(
                 f"preprocessing gives {data.n_features} inputs, the network has "
@@ -409,11 +421,14 @@ class TrainingRun:
             f"training {mode} ({config.statistics_epochs:g} epochs, "
             f"{config.dies_per_step} virtual dies per step)"
         )
+        statistics = self.statistics
+        if paper and config.paper_defect_rate_scale != 1.0:
+            statistics = statistics.with_defect_rates_scaled(config.paper_defect_rate_scale)
         net = train_statistics_aware(
             self.split.train_x,
             self.split.train_y,
             config,
-            DieSampler(self.statistics, seed=config.seed),
+            DieSampler(statistics, seed=config.seed),
             init,
             on_epoch=self._epoch_logger(mode),
             routing=routed,

@@ -12,7 +12,7 @@ and bad dies: the sampler draws a source die first, then fresh defect positions 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,16 @@ class TileStatistics:
     def n_dies(self) -> int:
         return int(self.cell_rates.shape[0])
 
+    def with_defect_rates_scaled(self, factor: float) -> TileStatistics:
+        """These statistics with every defect-class rate (cells and failed lines) times
+        `factor` (capped so that no more than all cells/lines fail); resistances unchanged."""
+        return replace(
+            self,
+            cell_rates=_scaled_rates(self.cell_rates, factor),
+            row_line_rates=_scaled_rates(self.row_line_rates, factor),
+            col_line_rates=_scaled_rates(self.col_line_rates, factor),
+        )
+
 
 @dataclass(frozen=True)
 class WaferStatistics:
@@ -68,6 +78,12 @@ class WaferStatistics:
     @property
     def tile_shapes(self) -> tuple[tuple[int, int], ...]:
         return tuple(t.shape for t in self.tiles)
+
+    def with_defect_rates_scaled(self, factor: float) -> WaferStatistics:
+        """A harsher (factor > 1) or milder wafer for training with a robustness margin."""
+        if not factor > 0:
+            raise ValueError(f"defect-rate factor must be > 0, got {factor}")
+        return replace(self, tiles=tuple(t.with_defect_rates_scaled(factor) for t in self.tiles))
 
     def summary(self) -> dict[str, Any]:
         """Wafer means for reports and metadata (JSON-serialisable)."""
@@ -91,6 +107,14 @@ class WaferStatistics:
                 }
             )
         return {"n_dies": len(self.die_names), "tiles": tiles}
+
+
+def _scaled_rates(rates: FloatArray, factor: float) -> FloatArray:
+    """(dies, 5) class fractions with classes 1..4 scaled, class 0 (ok) the remainder."""
+    defects = rates[:, 1:] * factor
+    total = defects.sum(axis=1, keepdims=True)
+    defects = defects / np.maximum(total, 1.0)  # never more than every cell or line
+    return np.concatenate([1.0 - defects.sum(axis=1, keepdims=True), defects], axis=1)
 
 
 def failed_lines(

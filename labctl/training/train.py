@@ -61,6 +61,9 @@ class TrainConfig:
     #: and whether each layer's weight polarity is chosen on validation virtual dies first.
     paper_learning_rate: float = 0.0003
     paper_polarity: bool = True
+    #: ... and the robustness margin: training draws virtual dies with every defect rate times
+    #: this (model selection and evaluation use the measured rates).
+    paper_defect_rate_scale: float = 1.5
     #: use only the first n training images (None = all 60 000).
     train_subset: int | None = None
     seed: int = 0
@@ -79,6 +82,10 @@ class TrainConfig:
             raise ConfigError("threads and step_threads must be >= 1")
         if not self.paper_learning_rate > 0:
             raise ConfigError(f"paper_learning_rate must be > 0, got {self.paper_learning_rate}")
+        if not self.paper_defect_rate_scale > 0:
+            raise ConfigError(
+                f"paper_defect_rate_scale must be > 0, got {self.paper_defect_rate_scale}"
+            )
         if self.batch_size < 1 or self.dies_per_step < 1:
             raise ConfigError("batch_size and dies_per_step must be >= 1")
         if self.batch_size % self.dies_per_step:

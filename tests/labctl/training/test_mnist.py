@@ -15,6 +15,7 @@ from labctl.core.errors import DataFormatError
 from labctl.training.mnist import (
     DEFAULT_MNIST_DIR,
     VALIDATION_SEED,
+    bit_planes,
     load_mnist,
     load_raw_mnist,
     parse_idx,
@@ -77,6 +78,18 @@ def test_validation_split_is_fixed_disjoint_and_leaves_the_test_set_alone() -> N
     assert none.val_x.shape[0] == 0 and torch.equal(none.train_x, data.train_x)
     with pytest.raises(ValueError, match="validation_images"):
         validation_split(data, 60_000)
+
+
+def test_multi_bit_inputs_are_quantised_and_their_bit_planes_add_up() -> None:
+    images = np.array([[[0, 255], [128, 64]]], dtype=np.uint8)  # one 2x2 image, pool 1
+    x = preprocess_images(images, 1, 0.5, input_bits=4)
+    np.testing.assert_allclose(x.numpy(), [[0.0, 1.0, 8 / 15, 4 / 15]], rtol=1e-6)
+    planes = bit_planes(x, 4)
+    assert planes.shape == (4, 1, 4) and set(np.unique(planes.numpy())) <= {0.0, 1.0}
+    weights = torch.tensor([1.0, 2.0, 4.0, 8.0]).view(4, 1, 1) / 15
+    torch.testing.assert_close((planes * weights).sum(dim=0), x)
+    with pytest.raises(ValueError, match="input_bits"):
+        preprocess_images(images, 1, 0.5, input_bits=9)
 
 
 def test_synthetic_idx_files_load(tmp_path: Path) -> None:

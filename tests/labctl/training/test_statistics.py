@@ -53,3 +53,20 @@ def test_tile_without_working_cells_is_an_error() -> None:
     dead = TileMap(np.zeros((2, 2)), np.zeros((2, 2)), np.full((2, 2), 2, dtype=np.uint8))
     with pytest.raises(DataFormatError):
         tile_statistics([dead])
+
+
+def test_defect_rates_scale_for_a_robustness_margin() -> None:
+    rng = np.random.default_rng(3)
+    tiles = [synthetic_tile(rng, (40, 30), (0.02, 0.01, 0.0, 0.01), failed_rows=[2])]
+    stats = wafer_statistics([DieMaps("die_02_00", tuple(tiles))])
+    harsher = stats.with_defect_rates_scaled(1.5)
+    before, after = stats.tiles[0], harsher.tiles[0]
+    np.testing.assert_allclose(after.cell_rates[:, 1:], 1.5 * before.cell_rates[:, 1:])
+    np.testing.assert_allclose(after.row_line_rates[:, 1:], 1.5 * before.row_line_rates[:, 1:])
+    np.testing.assert_allclose(after.cell_rates.sum(axis=1), 1.0)
+    assert after.log_g_p_median == pytest.approx(before.log_g_p_median)
+    capped = stats.with_defect_rates_scaled(1e6).tiles[0]
+    assert capped.cell_rates[0, DefectCode.OK] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(capped.cell_rates.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="factor"):
+        stats.with_defect_rates_scaled(0.0)
