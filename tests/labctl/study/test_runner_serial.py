@@ -76,3 +76,13 @@ def test_a_folder_holds_one_study(tmp_path):
     other = parse_grid({**GRID, "sim": {"r_on_median_ohm": 3000.0}})
     with pytest.raises(ConfigError, match="other fixed settings"):
         run_study(other, tmp_path, workers=1, point_fn=fake_metrics, show_progress=False)
+
+
+def test_cli_refuses_a_bad_grid_in_one_line(tmp_path, capsys):
+    from labctl.cli.main import main
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[axes]\n"sim.warp_factor" = [9]\n')
+    assert main(["study", "run", "--grid", str(grid), "--out", str(tmp_path / "out")]) == 2
+    assert "warp_factor" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
