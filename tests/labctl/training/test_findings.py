@@ -1,7 +1,8 @@
 """A guard on the training findings (docs/training.md, "Results" and "Paper protocol").
 
-Fixed seeds, a small preset (12 dies of the default simulated wafer, 20 000 training images,
-few epochs), every mode scored on the 10 000 test images. Asserted, with the bounds stated in
+Fixed seeds, a small preset (the first 12 dies of the default simulated wafer's truth maps,
+20 000 training images, 5 ideal and 4 statistics-aware epochs, hardware-aware on the fixed
+mapping), every mode scored on the 10 000 test images. Asserted, with the bounds stated in
 docs/training.md for this preset:
 - unaware is clearly worse than hardware-aware (one weight set per die);
 - statistics-aware under the paper's protocol (one weight set, fixed input-to-row mapping,
@@ -28,11 +29,11 @@ WAFER_SEED = 0
 N_DIES = 12
 
 #: Stated bounds for this preset, in points of test error (docs/training.md "Paper protocol"
-#: gives what it measured: baseline 10.55 %, gaps unaware +4.52, statistics-aware +2.74,
-#: hardware-aware +0.75).
+#: gives what it measured: baseline 9.91 %, gaps unaware +4.41, statistics-aware +2.96,
+#: hardware-aware +1.11). The preset's 12 dies include die_03_00, the wafer's worst.
 UNAWARE_GAP_MIN = 3.0
 PAPER_PROTOCOL_GAP_MAX = 3.5
-HARDWARE_AWARE_GAP_MAX = 1.5
+HARDWARE_AWARE_GAP_MAX = 2.0
 UNAWARE_MINUS_HARDWARE_AWARE_MIN = 2.0
 UNAWARE_MINUS_PAPER_PROTOCOL_MIN = 1.0
 
@@ -43,8 +44,8 @@ def test_the_findings_hold_on_a_small_fixed_preset(tmp_path: Path) -> None:
     dies = tuple(die_maps_from_truth(die) for die in list(wafer.dies())[:N_DIES])
     maps = WaferMaps(wafer_id=f"sim-seed-{WAFER_SEED}", dies=dies, kind=KIND_TRUTH)
     config = TrainConfig(
-        ideal_epochs=4,
-        statistics_epochs=2,
+        ideal_epochs=5,
+        statistics_epochs=4,
         hardware_epochs=1,
         train_subset=20_000,
         routing=False,
