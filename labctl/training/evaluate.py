@@ -288,20 +288,24 @@ def _wrong_and_loss(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per die: wrong answers and summed cross-entropy of class-major logits (dies, classes,
-    images), as `argmax` and `cross_entropy` give them, in float arithmetic only (torch's argmax
-    over a short axis and its comparisons into booleans are several times slower). Overwrites
-    `logits`."""
-    n, n_classes = logits.shape[0], logits.shape[1]
+    images), as `argmax` and `cross_entropy` give them, in four passes of float arithmetic
+    (torch's argmax over a short axis and its comparisons into booleans are several times
+    slower). Overwrites `logits`."""
     shifted = logits.sub_(logits.amax(dim=1, keepdim=True))  # <= 0, exactly 0 at the maxima
-    true_gap = shifted.gather(1, labels.view(1, 1, -1).expand(n, 1, -1)).squeeze(1)
-    # argmax answers the first of equal maxima: wrong unless the true class is a maximum and
-    # no earlier class is one (the mask adds -inf to the true class and those after it).
-    later = torch.arange(n_classes).view(-1, 1) >= labels.view(1, -1)
-    mask = torch.zeros(later.shape).masked_fill_(later, -math.inf)
-    earlier_tie = (shifted + mask).amax(dim=1) == 0
-    wrong = (true_gap != 0).logical_or_(earlier_tie).sum(dim=1)
-    log_sum = torch.log(shifted.exp_().sum(dim=1))
-    return wrong, (log_sum - true_gap).sum(dim=1)
+    index = labels.view(1, 1, -1).expand(logits.shape[0], 1, -1)
+    true_gap = shifted.gather(1, index).squeeze(1)
+    sum_exp = shifted.exp().sum(dim=1)
+    wrong = true_gap != 0
+    # argmax answers the first of equal maxima. A tie needs two exp(0) = 1 terms, hence
+    # sum_exp >= 2: only those images whose true class is a maximum are looked at again.
+    maybe_tied = (sum_exp >= 2).logical_and_(~wrong)
+    if bool(maybe_tied.any()):
+        die, image = maybe_tied.nonzero(as_tuple=True)
+        scores = shifted[die, :, image]  # (candidates, classes)
+        earlier = torch.arange(scores.shape[1]) < labels[image].unsqueeze(1)
+        tied = ((scores == 0) & earlier).any(dim=1)
+        wrong[die[tied], image[tied]] = True
+    return wrong.sum(dim=1), (torch.log(sum_exp) - true_gap).sum(dim=1)
 
 
 def die_errors_loop(

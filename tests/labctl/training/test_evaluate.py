@@ -188,8 +188,9 @@ def test_folded_thresholds_fire_exactly_when_the_comparator_does() -> None:
     assert bool(finite[..., 20:].all())  # a switching point for every neuron that has one
 
 
-def test_ties_at_the_comparator_threshold_fire_as_in_the_forward_pass() -> None:
-    # Ideal cells and zero biases: bit-line sums are small integers, often exactly 0.
+def test_ties_at_the_comparator_threshold_and_between_classes_as_in_the_forward_pass() -> None:
+    # Ideal cells and zero biases: bit-line sums are small integers, often exactly 0, and
+    # equal class scores are common (argmax answers the first).
     x, y = random_binary_problem(300, 30, 10, seed=7)
     nets = [
         BinaryNetwork((30, 12, 10), generator=torch.Generator().manual_seed(s)) for s in range(4)
@@ -197,8 +198,20 @@ def test_ties_at_the_comparator_threshold_fire_as_in_the_forward_pass() -> None:
     stacked = BinaryNetwork.stack(nets)
     errors, _ = die_errors(stacked, x, y, None)
     with torch.inference_mode():
-        expected = [int((net(x)[0].argmax(dim=-1) != y).sum()) / len(y) for net in nets]
+        logits = [net(x)[0] for net in nets]
+    expected = [int((scores.argmax(dim=-1) != y).sum()) / len(y) for scores in logits]
     np.testing.assert_array_equal(errors, np.asarray(expected))
+    # The case that matters: the true class ties with an earlier one for the maximum.
+    tied_right_after_wrong = sum(
+        int(
+            ((s == s.amax(dim=-1, keepdim=True)).sum(dim=-1) > 1)
+            .logical_and(s.gather(-1, y[:, None])[:, 0] == s.amax(dim=-1))
+            .logical_and(s.argmax(dim=-1) != y)
+            .sum()
+        )
+        for s in logits
+    )
+    assert tied_right_after_wrong > 0
 
 
 def test_chunks_shared_among_threads_give_the_same_numbers_and_keep_the_thread_count(
