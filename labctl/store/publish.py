@@ -4,6 +4,8 @@ HDF5 is not journaled: a process killed while it updates a file in place can lea
 written. labctl therefore never modifies a published wafer file. Each change is written into a
 temporary file in the same directory (a copy of a base snapshot, then the change), closed,
 fsync'ed and moved over the published name with ``os.replace`` (atomic on POSIX and Windows).
+Windows refuses to replace a file that another program holds open (a viewer, a virus scanner
+that is reading it): there the replace is retried for :data:`REPLACE_WAIT_s` before it fails.
 A reader, or a kill -9 at any moment, sees either the old or the new file; stray temporary files
 are removed by the next :func:`remove_stray_files` (the writer's resume).
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +30,10 @@ import h5py
 from labctl.core.errors import LabctlError
 
 _TEMP_SUFFIX = ".tmp"
+#: How long a replace refused with PermissionError is retried (Windows: the target is open in
+#: another program); on POSIX that error means the folder is not writable, so it is not retried.
+REPLACE_WAIT_s = 10.0
+RETRY_REFUSED_REPLACE = sys.platform == "win32"
 
 
 def temp_path_for(path: Path) -> Path:
@@ -88,10 +96,10 @@ def publish(path: Path, base: Path | None, change: Callable[[h5py.File], None]) 
             with h5py.File(tmp, "r+") as h5:
                 change(h5)
         _fsync_file(tmp)
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise LabctlError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise LabctlError(f"cannot write {path}: {_reason(exc)}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -108,11 +116,35 @@ def snapshot(path: Path) -> Path:
             os.link(path, staging)
         except OSError:
             copy_file(path, staging)
-        os.replace(staging, target)
+        replace_file(staging, target)
     except OSError as exc:
         staging.unlink(missing_ok=True)
-        raise LabctlError(f"cannot write beside {path}: {exc.strerror or exc}") from exc
+        raise LabctlError(f"cannot write beside {path}: {_reason(exc)}") from exc
     return target
+
+
+def replace_file(source: Path, target: Path, wait_s: float | None = None) -> None:
+    """``os.replace(source, target)``; where :data:`RETRY_REFUSED_REPLACE` (Windows), a
+    PermissionError is retried with a growing pause for ``wait_s`` (default
+    :data:`REPLACE_WAIT_s`) before it is raised."""
+    deadline = time.monotonic() + (REPLACE_WAIT_s if wait_s is None else wait_s)
+    pause_s = 0.01
+    while True:
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if not RETRY_REFUSED_REPLACE or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(2 * pause_s, 0.5)
+
+
+def _reason(exc: OSError) -> str:
+    reason = str(exc.strerror or exc)
+    if isinstance(exc, PermissionError) and RETRY_REFUSED_REPLACE:
+        reason += " (is the file open in another program?)"
+    return reason
 
 
 def copy_file(source: Path, target: Path) -> None:

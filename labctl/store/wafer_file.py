@@ -15,7 +15,6 @@ into ``pending`` and removes stray temporary files.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,6 +25,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from filelock import FileLock, Timeout
 from numpy.typing import ArrayLike
 
 from labctl import __version__
@@ -51,11 +51,6 @@ from labctl.store.layout import (
 )
 from labctl.store.publish import check_output_path, publish, remove_stray_files, snapshot
 from labctl.store.reader import WaferReader, die_sort_key
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory lock
-    fcntl = None  # type: ignore[assignment]
 
 
 def resolve_die_selection(selection: str | Iterable[str] | None) -> list[str]:
@@ -422,33 +417,32 @@ def _quiet_all_nan() -> Iterator[None]:
 
 
 class _WriterLock:
-    """Advisory lock on a hidden file beside the wafer file: one writer at a time. The kernel
-    drops it when the process dies, so a killed sweep never blocks its resume."""
+    """Lock on a hidden file beside the wafer file: one writer at a time, on POSIX (flock) and
+    Windows (LockFileEx) alike, through filelock. The OS drops it when the process dies, so a
+    killed sweep never blocks its resume; the lock file is removed on release."""
 
-    def __init__(self, lock_path: Path, fd: int | None) -> None:
+    def __init__(self, lock_path: Path, lock: FileLock | None) -> None:
         self.lock_path = lock_path
-        self._fd = fd
+        self._lock = lock
 
     @classmethod
     def acquire(cls, path: Path) -> _WriterLock:
         lock_path = path.with_name(f".{path.name}.lock")
-        if fcntl is None:
-            return cls(lock_path, None)
+        lock = FileLock(lock_path, timeout=0, thread_local=False)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock.acquire()
+        except Timeout:
+            raise LabctlError(f"{path} is being written by another labctl process") from None
         except OSError as exc:
             raise LabctlError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise LabctlError(f"{path} is being written by another labctl process") from None
-        return cls(lock_path, fd)
+        return cls(lock_path, lock)
 
     def release(self) -> None:
-        if self._fd is None:
+        if self._lock is None:
             return
-        with contextlib.suppress(FileNotFoundError):
+        # Removed while still held (filelock never takes an inode unlinked under it); on Windows
+        # the open file cannot be removed here and filelock removes it on release.
+        with contextlib.suppress(OSError):
             self.lock_path.unlink()
-        os.close(self._fd)
-        self._fd = None
+        self._lock.release()
+        self._lock = None

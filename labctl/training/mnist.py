@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from labctl.core.errors import DataFormatError
+from labctl.core.resources import data_file
 
-#: data/mnist/ of the repository (the package lives one level below the repository root).
-DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
+#: The shipped MNIST files (data/mnist/ of the repository, package data when installed).
+DEFAULT_MNIST_DIR = data_file("mnist")
 
 _FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
