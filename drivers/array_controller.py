@@ -42,6 +42,8 @@ INPUT_VOLTAGE_RANGE_V = (0.0, 0.5)
 MAX_INDEX = 65535
 TARGET_STATES = ("P", "AP")
 SCAN_MODES = ("CELL", "ROW", "TILE", "INFER")
+#: Watchdog timeouts the protocol carries (s); 0 disarms it.
+WATCHDOG_RANGE_s = (0.0, 3600.0)
 
 _BITS = re.compile(r"^[01]+$")
 
@@ -228,6 +230,16 @@ class ArrayController(TextOnly, SCPIMixin, Instrument):
         """Safe state: routing off, scan CELL, inputs cleared, pulse amplitude 0."""
         self.write("DESEL")
 
+    def arm_watchdog(self, timeout_s: float) -> None:
+        """Arm the watchdog: if no line arrives for ``timeout_s`` the controller de-routes every
+        line (as ``DESEL``); 0 disarms it. Sent again, it also feeds it."""
+        strict_range(timeout_s, WATCHDOG_RANGE_s)
+        self.write(f"WDOG {timeout_s:g}")
+
+    watchdog_trips = Instrument.measurement(
+        "WDOG:TRIP?", """Get how often the watchdog expired since power-up (int).""", cast=int
+    )
+
     def write(self, command: str, **kwargs: Any) -> None:
         """Send ``command`` after the interlocks accepted it (see the class docstring)."""
         amplitude_V = self._pulse_amplitude_after(command)
@@ -283,9 +295,11 @@ CONTROLLER_COMMANDS = AllowList("array controller", [
     Allowed("SCAN:RESet", no_argument),
     Allowed("INPut:VOLTage", number(lambda d: (0.0, d.input_limit_V), "V")),
     Allowed("INPut[:BITS]", bits),
+    Allowed("WDOG", number(lambda d: WATCHDOG_RANGE_s, "s")),
+    Allowed("WDOG:KICK", no_argument),
     *(Allowed(header, any_argument, query=True) for header in (
         "*IDN", "*OPC", "*STB", "*ESR", "SYSTem:ERRor[:NEXT]", "NTILes", "GEOMetry", "TILE", "ROW",
         "COLumn", "PULSe:AMPLitude", "PULSe:WIDTh", "ROUTe[:STATe]", "SCAN:MODE", "SCAN:IDX",
-        "INPut:VOLTage", "INPut[:BITS]",
+        "INPut:VOLTage", "INPut[:BITS]", "WDOG", "WDOG:TRIPs",
     )),
 ])

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from labctl.cli.station_source import add_station_options, station_source
 from labctl.core.roles import Role
+from labctl.services.station_session import station_session
 from labctl.station.config import StationConfig
-from labctl.station.station import Station
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,13 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Print one line per instrument; exit status 1 if any status query failed."""
-    with station_source(args).open() as config:
-        station = Station.connect(config)
-        try:
-            identities = station.identify()
-            status = station.status()
-        finally:
-            station.close()
+    with station_session(station_source(args), "station check", read_only=True) as station:
+        config = station.config
+        identities = station.identify()
+        status = station.status()
     print(_report(config, identities, status))
     return 1 if any(text.startswith("error:") for text in status.values()) else 0
 

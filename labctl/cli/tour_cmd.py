@@ -13,8 +13,8 @@ import numpy as np
 from labctl.cli.station_source import add_station_options, station_source
 from labctl.core.errors import ConfigError
 from labctl.core.wafer_map import parse_die_name
+from labctl.services.station_session import station_session
 from labctl.station import array_ops
-from labctl.station.station import Station
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def run_tour(args: argparse.Namespace) -> int:
         col, row = parse_die_name(args.die)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    with station_source(args).open() as config, Station.connect(config) as station:
+    with station_session(station_source(args), "tour") as station:
         for role, idn in station.identify().items():
             print(f"{role:<11} {idn}")
         station.prober.step_to_die(col, row)

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labctl.hardware.service import data_for, die_maps, validate_programmed
-    from labctl.station.station import Station
+    from labctl.services.station_session import station_session
     from labctl.store.programmed import read_programmed_run
 
     source = station_source(args)
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     check_sim_seed(source, args.wafer)
     data = data_for(next(iter(weights.values())))
     results: list[dict[str, Any]] = []
-    with source.open() as config, Station.connect(config) as station:
+    with station_session(source, "validate") as station:
         for i, die in enumerate(dies):
             print(f"[{i + 1}/{len(dies)}] validating {die}", file=sys.stderr)
             result = validate_programmed(

@@ -25,9 +25,9 @@ from labctl.hardware.deploy import WeightSet, load_weight_set
 from labctl.hardware.service import die_maps, program_weights, validate_programmed
 from labctl.hardware.validate import Validation
 from labctl.reproduce.options import DEPLOYED_MODES, IN_SITU_MODE, ReproduceOptions
+from labctl.services.station_session import station_session
 from labctl.services.station_source import StationSource
 from labctl.services.sweep.service import SweepService
-from labctl.station.station import Station
 from labctl.training.mnist import MnistData
 from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
 from labctl.training.wafer_maps import read_wafer_maps
@@ -51,7 +51,7 @@ def deploy_and_validate(
     """Program each mode's weights onto each die and validate it; mode -> die -> result."""
     results: dict[str, dict[str, Validation]] = {mode: {} for mode in weights_for}
     settings = WriteVerifySettings()
-    with source.with_seed(seed).open() as config, Station.connect(config) as station:
+    with station_session(source.with_seed(seed), "reproduce: program and validate") as station:
         for i, name in enumerate(dies):
             die = die_maps(wafer, name)
             for mode, weights_of in weights_for.items():

@@ -26,7 +26,11 @@ from labctl.station.bias import Bias, apply_bias, bias_intact
 from labctl.station.config import Limits, StationConfig
 from labctl.station.connection import CONNECT_ATTEMPTS, Identities, close_all, open_drivers
 from labctl.station.limits import apply_limits, install_interlocks
-from labctl.station.safe_state import SAFE_STATE_ATTEMPTS, bring_to_safe_state
+from labctl.station.safe_state import (
+    SAFE_STATE_ATTEMPTS,
+    SafeStateReport,
+    bring_to_safe_state,
+)
 from labctl.station.status import station_status
 
 __all__ = ["Bias", "Station"]
@@ -201,11 +205,13 @@ class Station:
         """Role -> a one-line state summary; a failing query shows as ``error: ...``."""
         return station_status(self.prober, self.read_smu, self.gate_smu, self.controller)
 
-    def safe_state(self, attempts: int = SAFE_STATE_ATTEMPTS) -> None:
-        """Bring every instrument to its safe state (see :mod:`labctl.station.safe_state`);
-        safe to call any number of times. Forgets the bias first."""
+    def safe_state(self, attempts: int = SAFE_STATE_ATTEMPTS) -> SafeStateReport:
+        """Bring every instrument to its safe state (see :mod:`labctl.station.safe_state`) and
+        return what the read-back found; safe to call any number of times. Forgets the bias
+        first."""
         self._bias = None
-        bring_to_safe_state(self.prober, self.read_smu, self.gate_smu, self.controller, attempts)
+        return bring_to_safe_state(self.prober, self.read_smu, self.gate_smu, self.controller,
+                                   attempts)
 
     def close(self) -> None:
         """Close every connection (no commands are sent)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -40,13 +41,18 @@ class RoleAdapter(VISAAdapter):
 
     connection: Any
 
-    def __init__(self, role: Role, resource: str, visa_library: str, **kwargs: Any) -> None:
+    def __init__(self, role: Role, resource: str, visa_library: str, *, key: str | None = None,
+                 **kwargs: Any) -> None:
         self.role = role
+        #: How errors and transcripts name this instrument: the role, or ``read_smu_<n>``.
+        self.key = key or str(role)
         self.resource = resource
         #: An I/O failure left this connection in an unknown state: reopen before trusting it.
         self.broken = False
         #: Called with every message before it is sent; raises to refuse it (SafetyError).
         self.interlock: Callable[[str], None] | None = None
+        #: One message at a time on the wire (the session's heartbeat writes from its thread).
+        self._write_lock = threading.RLock()
         self._open_kwargs = dict(kwargs)
         require_known_visa_library(visa_library)  # pyvisa would load any shared object
         try:
@@ -78,7 +84,7 @@ class RoleAdapter(VISAAdapter):
         refuse_control_characters(command, self._label())
         if self.interlock is not None:
             self.interlock(command)
-        with self._failures("sending"):
+        with self._write_lock, self._failures("sending"):
             super()._write(command, **kwargs)
 
     def _write_bytes(self, content: bytes, **kwargs: Any) -> None:
@@ -86,7 +92,7 @@ class RoleAdapter(VISAAdapter):
         refuse_control_characters(text, self._label())
         if self.interlock is not None:
             self.interlock(text)
-        with self._failures("sending"):
+        with self._write_lock, self._failures("sending"):
             super()._write_bytes(content, **kwargs)
 
     def _read(self, **kwargs: Any) -> str:
@@ -141,7 +147,7 @@ class RoleAdapter(VISAAdapter):
             ) from exc
 
     def _label(self) -> str:
-        return f"{self.role} ({self.resource})"
+        return f"{self.key} ({self.resource})"
 
 
 #: How long a flush may drain late replies (s), and its read size.

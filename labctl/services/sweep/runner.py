@@ -2,9 +2,11 @@
 
 PyMeasure's ``Worker`` runs a procedure in a thread and records its ``results`` into a CSV
 ``Results`` file; a console sweep writes HDF5 instead, so this runner does the same life cycle
-(startup, execute, shutdown always, status, progress) with plain listeners. SIGINT and SIGTERM
-request a stop that the procedure honours between rows and dies; a second signal interrupts at
-once. Either way the procedure's ``shutdown`` (safe state) runs.
+(startup, execute, shutdown always, status, progress) with plain listeners. SIGINT, SIGTERM,
+SIGHUP and SIGQUIT request a stop that the procedure honours between rows and dies; a second
+signal interrupts at once. Either way the procedure's ``shutdown`` (safe state) runs. The sweep
+service gets the same behaviour from its station session (``on_signal``);
+:func:`stop_on_signals` is that behaviour for a runner used on its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from types import FrameType
 from typing import Any
 
 from pymeasure.experiment import Procedure
+
+from labctl.station.deferred import STOP_SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,8 @@ class ProcedureRunner:
 
 @contextmanager
 def stop_on_signals(runner: ProcedureRunner) -> Iterator[None]:
-    """SIGINT / SIGTERM: first one requests a clean stop, a second one raises KeyboardInterrupt.
+    """A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the first requests a clean stop, a
+    second one raises KeyboardInterrupt.
 
     Only installs handlers from the main thread (Python's rule); restores the previous ones.
     """
@@ -100,7 +105,7 @@ def stop_on_signals(runner: ProcedureRunner) -> Iterator[None]:
         log.warning("%s: stopping after the current step (again to interrupt at once)", name)
         runner.request_stop()
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -22,11 +22,12 @@ from typing import Any, TextIO
 from pymeasure.experiment import Procedure
 
 from labctl.core.errors import ConfigError, LabctlError
+from labctl.services.station_session import config_session, station_session
 from labctl.services.station_source import StationSource
 from labctl.services.sweep.logfile import SweepLogFile
 from labctl.services.sweep.plan import SweepPlan, SweepRequest, make_plan, plan_text
 from labctl.services.sweep.progress import SweepProgress
-from labctl.services.sweep.runner import Listener, ProcedureRunner, stop_on_signals
+from labctl.services.sweep.runner import Listener, ProcedureRunner
 from labctl.services.sweep.spec import SweepSpec, sweep_spec
 from labctl.services.sweep.summary import SweepSummary
 from labctl.station.config import StationConfig
@@ -210,10 +211,13 @@ class SweepService:
     ) -> SweepResult:
         """Run the plan; returns how it ended and its summary (also written to the log file).
 
-        ``progress_stream`` gets a console progress display; ``handle_signals`` turns SIGINT /
-        SIGTERM into a clean stop (a console run). Exceptions (a station that cannot be
-        reached, a full disk) propagate after the station was brought to its safe state and the
-        log file recorded them.
+        ``progress_stream`` gets a console progress display; ``handle_signals`` turns the first
+        SIGINT / SIGTERM / SIGHUP / SIGQUIT into a clean stop after the current row (a console
+        run; a second one interrupts at once); without it the first one interrupts. The station
+        is owned, guarded and made safe by a station session
+        (:mod:`labctl.services.station_session`). Exceptions (a station that cannot be reached,
+        a full disk) propagate after the station was brought to its safe state and the log file
+        recorded them.
         """
         control = control or SweepControl()
         summary = SweepSummary()
@@ -235,13 +239,10 @@ class SweepService:
             control.attach(runner)
             status = Procedure.FAILED
             try:
-                with self._open_station() as config, \
-                        Station.connect(config, attempts=CONNECT_ATTEMPTS) as station:
+                on_signal = (lambda signum: runner.request_stop()) if handle_signals else None
+                with self._session(on_signal) as station:
                     procedure.station = station
-                    signals = stop_on_signals(runner) if handle_signals \
-                        else contextlib.nullcontext()
-                    with signals:
-                        status = runner.run()
+                    status = runner.run()
             except BaseException as exc:
                 log.error("sweep ended by %s: %s", type(exc).__name__, exc)
                 raise
@@ -254,17 +255,20 @@ class SweepService:
         outcome = _outcome(plan, status, control, runner, summary)
         return SweepResult(status, outcome, summary)
 
-    @contextlib.contextmanager
-    def _open_station(self) -> Iterator[StationConfig]:
+    def _session(
+        self, on_signal: Callable[[int], None] | None
+    ) -> contextlib.AbstractContextManager[Station]:
+        """The station, owned and guarded for the run (see :func:`station_session`)."""
         if self.station_config is not None:
-            yield self.station_config
-            return
+            external = self.source is None or not self.source.simulated
+            return config_session(self.station_config, "sweep", attempts=CONNECT_ATTEMPTS,
+                                  on_signal=on_signal, external=external)
         assert self.source is not None
-        with self.source.open() as config:
-            faults = self.source.faults
-            if faults is not None and not faults.empty:
-                log.info("simulated station injects faults: %s", faults.to_text())
-            yield config
+        faults = self.source.faults
+        if faults is not None and not faults.empty:
+            log.info("simulated station injects faults: %s", faults.to_text())
+        return station_session(self.source, "sweep", attempts=CONNECT_ATTEMPTS,
+                               on_signal=on_signal)
 
 
 def _outcome(plan: SweepPlan, status: int, control: SweepControl, runner: ProcedureRunner,

@@ -5,9 +5,16 @@ routes the selected bit line to the read SMU (and enables the selected row's wor
 gate SMU), applies binary input vectors to the rows and steps its scan on each read-SMU trigger.
 SCPI syntax (see :mod:`labctl.sim.servers.scpi`); commands reply nothing, queries one line,
 errors go to ``SYST:ERR?``.
+
+The watchdog (``WDOG``) is the controller's own guard against a host that stops talking (kill
+-9, a crash, a power cut): once armed, any line received feeds it, and when it expires every
+line is de-routed as ``DESEL`` does. A daemon thread of this instrument waits for the expiry.
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 import numpy as np
 
@@ -30,6 +37,8 @@ FIRMWARE_VERSION = "1.0"
 PULSE_AMPLITUDE_RANGE_V = (0.0, 2.0)
 PULSE_WIDTH_RANGE_S = (1e-9, 1e-3)
 INPUT_VOLTAGE_RANGE_V = (0.0, 0.5)
+#: Watchdog timeouts the controller accepts (s); 0 disarms it.
+WATCHDOG_RANGE_S = (0.0, 3600.0)
 
 _STATES = {"P": False, "AP": True}
 _SCAN_MODES: dict[str, ScanMode] = {"CELL": "CELL", "ROW": "ROW", "TILE": "TILE", "INFer": "INFER"}
@@ -42,6 +51,11 @@ class ArrayControllerInstrument(ScpiInstrument):
         super().__init__(state.lock)
         self.state = state
         self.serial = serial
+        #: Watchdog: timeout (0: disarmed), when it expires, and how often it expired.
+        self.watchdog_s = 0.0
+        self.watchdog_trips = 0
+        self._watchdog_deadline: float | None = None
+        self._watchdog_thread: threading.Thread | None = None
         self._register_commands()
 
     @property
@@ -54,6 +68,13 @@ class ArrayControllerInstrument(ScpiInstrument):
 
     def reset(self) -> None:
         self.state.controller = ControllerState()
+        self._arm_watchdog(0.0)
+
+    def handle_line(self, line: str) -> str | None:
+        """Every line received feeds an armed watchdog (before it is executed)."""
+        if self._watchdog_deadline is not None:
+            self._watchdog_deadline = time.monotonic() + self.watchdog_s
+        return super().handle_line(line)
 
     # --- command table --------------------------------------------------------------------------
     def _register_commands(self) -> None:
@@ -83,6 +104,35 @@ class ArrayControllerInstrument(ScpiInstrument):
         )
         add("INPut[:BITS]", self._set_inputs, q(self._input_bits))
         add("DESELect", on_set=q(self._deselect))
+        add("WDOG", self._set_watchdog, q(lambda: format_float(self.watchdog_s)))
+        add("WDOG:KICK", on_set=q(lambda: None))  # feeding is done for every line
+        add("WDOG:TRIPs", on_query=q(lambda: str(self.watchdog_trips)))
+
+    # --- watchdog -------------------------------------------------------------------------------
+    def _set_watchdog(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self._arm_watchdog(parse_float(params[0], *WATCHDOG_RANGE_S))
+
+    def _arm_watchdog(self, timeout_s: float) -> None:
+        """Arm (timeout > 0, counted from now) or disarm (0) the watchdog."""
+        self.watchdog_s = timeout_s
+        if timeout_s <= 0.0:
+            self._watchdog_deadline = None
+            return
+        self._watchdog_deadline = time.monotonic() + timeout_s
+        thread = self._watchdog_thread
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=self._watch, name="sim-controller-watchdog",
+                                      daemon=True)
+            self._watchdog_thread = thread
+            thread.start()
+
+    def _watch(self) -> None:
+        """Wait for the deadline (fed meanwhile); on expiry de-route everything and disarm."""
+        while True:
+            deadline = self._watchdog_deadline
+            if deadline is None:
+                return
 
     # --- geometry and selection -----------------------------------------------------------------
     def _geometry(self, params: list[str]) -> str:

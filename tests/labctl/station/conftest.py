@@ -24,9 +24,9 @@ DEFAULT_REPLIES: dict[str, dict[str, str]] = {
         "ReadMapPosition": "0: 3 1 0.0 0.0 0 1",
     },
     "read_smu": {"*IDN?": "KEITHLEY INSTRUMENTS,MODEL 2450,FAKE1,1.0", "SYST:ERR?": '0,"No error"',
-                 "OUTPUT?": "0"},
+                 "OUTPUT?": "0", ":SOUR:VOLT?": "0"},
     "gate_smu": {"*IDN?": "KEITHLEY INSTRUMENTS,MODEL 2450,FAKE2,1.0", "SYST:ERR?": '0,"No error"',
-                 "OUTPUT?": "0"},
+                 "OUTPUT?": "0", ":SOUR:VOLT?": "0"},
     "controller": {"*IDN?": "LABCTL,MTJ-ARRAY-CTRL,FAKE,1.0", "SYST:ERR?": '0,"No error"',
                    "ROUT?": "0"},
 }
