@@ -11,10 +11,13 @@ the command line and never learns whether a simulator or a real bench answers.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -55,12 +58,18 @@ from labctl.services.station_source import StationSource
 from labctl.services.sweep.plan import SweepPlan
 from labctl.services.sweep.service import SweepService
 from labctl.station.config import StationConfig
+from labctl.station.deferred import STOP_SIGNALS
 from labctl.store import TileData
 
 log = logging.getLogger("gui")
 
 #: How often the window looks for a newer published wafer file (a stat; reads only on change).
 FILE_POLL_MS = 400
+#: How long closing the window waits for a stopped child run to end (it makes the station safe
+#: first: well under a second); a child still running after that is left to finish on its own.
+CHILD_STOP_WAIT_MS = 60000
+#: How often Python gets to run signal handlers while the event loop waits (ms).
+SIGNAL_TICK_MS = 200
 _LOGGERS = ("labctl", "procedures", "drivers", "gui")
 
 
@@ -177,7 +186,18 @@ class MainWindow(QMainWindow):
         self.sweep_control.die_event.connect(self._die_event)
         self.sweep_control.finished.connect(self._sweep_finished)
         self.training.output_line.connect(self.log_pane.message)
+        self.training.runner.started.connect(self._child_started)
+        self.training.runner.finished.connect(self._child_finished)
         self.training.results_loaded.connect(self._show_validation_errors)
+
+    def _child_started(self) -> None:
+        """A child run (reproduce) may need the station: the panel lets go of it meanwhile."""
+        if not self.sweep_control.active():
+            self.instruments.lend("a child run")
+
+    def _child_finished(self, code: int) -> None:
+        if not self.sweep_control.active():
+            self.instruments.start()
 
     # ---- wafer file ---------------------------------------------------------------------------
 
@@ -376,7 +396,8 @@ class MainWindow(QMainWindow):
         self.file_timer.stop()
         self.sweep_control.shutdown()
         if self.training.runner.running():
-            self.training.runner.stop()
+            self.training.runner.stop()  # the child makes the station safe before it ends
+            self.training.runner.wait(CHILD_STOP_WAIT_MS)
         self.instruments.shutdown()
         self.file_reader.stop()
         for name in _LOGGERS:
@@ -414,4 +435,28 @@ def run_app(station_config: StationConfig | None, wafer_path: Path | None,
     window = MainWindow(station_config, wafer_path, station_args, source=source)
     install_excepthook(window)
     window.show()
-    return int(app.exec())
+    with close_on_stop_signals(window):
+        return int(app.exec())
+
+
+@contextlib.contextmanager
+def close_on_stop_signals(window: QMainWindow) -> Iterator[None]:
+    """SIGINT, SIGTERM, SIGHUP and SIGQUIT close the window the way its close button does: a
+    running sweep is aborted and its station made safe, a child run stopped, before the event
+    loop ends. A timer lets Python run its signal handlers while Qt's event loop waits."""
+    ticks = QTimer(window)
+    ticks.timeout.connect(lambda: None)
+    ticks.start(SIGNAL_TICK_MS)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.warning("%s: closing the window (sweep aborted, station made safe)",
+                    signal.Signals(signum).name)
+        QTimer.singleShot(0, window.close)
+
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        ticks.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,12 +1,16 @@
 """The instruments panel: connection, IDN, chuck and contact, SMU outputs and compliance trips.
 
-All instrument traffic runs in the poller's own thread. Polling stops while a sweep owns the
-instruments: :meth:`InstrumentsPanel.release` closes the panel's connection first (queued behind
-any poll in flight) and signals ``released`` when the instruments are free.
+All instrument traffic runs in the poller's own thread. The panel's connection is a read-only
+station session: it holds the station lock (another process is refused, and the panel shows who
+holds the station when it cannot have it). Polling stops while a sweep owns the instruments:
+:meth:`InstrumentsPanel.release` closes the panel's connection and lock first (queued behind any
+poll in flight) and signals ``released`` when the instruments are free; :meth:`lend` does the same
+for a child process (a reproduce run) without starting a sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
@@ -24,6 +28,7 @@ from PyQt6.QtWidgets import (
 from gui.instrument_status import InstrumentStatus, read_instrument_status
 from gui.style import format_si
 from labctl.core.roles import ROLE_TITLES, ROLES, Role
+from labctl.services.station_session import config_session
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
 
@@ -54,6 +59,7 @@ class InstrumentPoller(QObject):
         super().__init__()
         self._config = config
         self._station: Station | None = None
+        self._session: contextlib.ExitStack | None = None
 
     @pyqtSlot()
     def poll(self) -> None:
@@ -85,13 +91,16 @@ class InstrumentPoller(QObject):
 
     def _connected(self) -> Station:
         if self._station is None:
-            self._station = Station.connect(self._config)
+            session = contextlib.ExitStack()
+            self._station = session.enter_context(
+                config_session(self._config, "gui instruments panel", read_only=True))
+            self._session = session
         return self._station
 
     def _drop(self) -> None:
-        if self._station is not None:
-            self._station.close()
-            self._station = None
+        session, self._session, self._station = self._session, None, None
+        if session is not None:
+            session.close()  # connection closed, station lock released
 
 
 class InstrumentsPanel(QWidget):
@@ -140,6 +149,7 @@ class InstrumentsPanel(QWidget):
         self._thread: QThread | None = None
         self._poller: InstrumentPoller | None = None
         self._busy = False  # instruments lent to a sweep
+        self._lent = False  # instruments lent to a child process
         if config is None:
             self.connection_label.setText("No station: read-only review of a wafer file.")
             for widget in (self.auto_refresh, self.refresh_button, self.safe_button):
@@ -164,6 +174,7 @@ class InstrumentsPanel(QWidget):
         """Poll now and then periodically (if auto-refresh is on)."""
         if self._config is None:
             return
+        self._lent = False
         self._busy = False
         self._set_buttons_enabled(True)
         self.refresh()
@@ -186,6 +197,15 @@ class InstrumentsPanel(QWidget):
         self.connection_label.setText(f"Station {self._config.name}: in use by the sweep "
                                       "(instruments not polled during measurements)")
         self.release_requested.emit()
+
+    def lend(self, who: str) -> None:
+        """Stop polling and release the connection and the station lock for another process
+        (``who``, e.g. a reproduce run); :meth:`start` takes the station back."""
+        self._lent = True
+        self.release()
+        if self._config is not None:
+            self.connection_label.setText(f"Station {self._config.name}: in use by {who} "
+                                          "(instruments not polled meanwhile)")
 
     def shutdown(self) -> None:
         """Close the connection and stop the worker thread (window closing)."""
@@ -224,7 +244,7 @@ class InstrumentsPanel(QWidget):
             widget.setEnabled(enabled)
 
     def _released(self) -> None:
-        if self._busy:
+        if self._busy and not self._lent:
             self.released.emit()
 
     def _safe_state_done(self, error: str) -> None:

@@ -2,6 +2,12 @@
 
 A separate process keeps torch's CPU work and any crash out of the window's process; the event
 loop only sees lines of text and the exit code.
+
+Stop sends SIGTERM and then waits, without a timer: a child that uses the station makes it safe
+on the way out (its station session) and says so on its output (``labctl: station safe: ...``,
+:data:`~labctl.services.station_session.SAFE_MARK`); ``safe_confirmed`` records that. Pressing
+Stop again sends SIGTERM again (the child defers it while the safe state runs). A child that dies
+without confirming leaves an external station to its guard process.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from PyQt6.QtCore import QObject, QProcess, pyqtSignal
+
+from labctl.services.station_session import SAFE_MARK
 
 
 def labctl_command(args: Sequence[str]) -> list[str]:
@@ -29,6 +37,8 @@ class ProcessRunner(QObject):
         self._process: QProcess | None = None
         self._buffer = ""
         self._stopped = False
+        #: The running (or last) child confirmed the station safe by read-back.
+        self.safe_confirmed = False
 
     def running(self) -> bool:
         return self._process is not None
@@ -42,18 +52,23 @@ class ProcessRunner(QObject):
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._error)
         self._process, self._buffer, self._stopped = process, "", False
+        self.safe_confirmed = False
         shown = ["labctl", *argv[3:]] if list(argv[1:3]) == ["-m", "labctl.cli.main"] else argv
         self.line.emit(f"{label}: {' '.join(shown)}")
         process.start(argv[0], list(argv[1:]))
         self.started.emit()
 
+    def stopping(self) -> bool:
+        """Stop was requested and the child has not ended yet."""
+        return self._process is not None and self._stopped
+
     def stop(self) -> None:
-        """Ask the process to end (SIGTERM); it is killed if it has not ended 5 s later."""
+        """Ask the process to end (SIGTERM) and return at once; ``finished`` follows when it
+        has ended (after making the station safe). Never kills it."""
         if self._process is not None:
             self._stopped = True
+            self.line.emit("stop requested: waiting for the run to end with the station safe")
             self._process.terminate()
-            if not self._process.waitForFinished(5000) and self._process is not None:
-                self._process.kill()
 
     def wait(self, timeout_ms: int) -> bool:
         return self._process is None or self._process.waitForFinished(timeout_ms)
@@ -66,13 +81,23 @@ class ProcessRunner(QObject):
         *lines, self._buffer = self._buffer.split("\n")
         for text in lines:
             if text.strip():
+                self._note(text)
                 self.line.emit(text)
+
+    def _note(self, text: str) -> None:
+        if text.startswith(SAFE_MARK):
+            self.safe_confirmed = True
 
     def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._read()
         if self._buffer.strip():
+            self._note(self._buffer)
             self.line.emit(self._buffer)
         crashed = status == QProcess.ExitStatus.CrashExit
+        if self._stopped:
+            self.line.emit("stopped: station safe, confirmed by read-back" if self.safe_confirmed
+                           else "stopped (no station-safe confirmation: the run did not hold "
+                           "the station, or ended without making it safe)")
         self._done(-1 if crashed and not self._stopped else code)
 
     def _error(self, error: QProcess.ProcessError) -> None:
