@@ -4,8 +4,8 @@ Each die's devices come from ``numpy.random.default_rng([seed, die_index])`` (di
 in WAFER_MAP), so a die is the same whichever order dies are visited in; read noise, intermittent
 read flips and switching draw from a second per-die generator. Dies are built lazily on first use
 and cached. Single-cell reads see one cell in series with its transistor; inference sums a tile's
-bit-line currents through the resistive bit line (labctl.sim.physics.bit_line_currents_A), which
-the training's linear emulation does not.
+bit-line currents through the resistive bit line (labctl.sim.physics.binary_bit_line_currents_A,
+a batch of images at a time), which the training's linear emulation does not.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from labctl.sim.defects_model import (
 )
 from labctl.sim.params import SimParams
 from labctl.sim.physics import (
-    bit_line_currents_A,
+    Flips,
+    binary_bit_line_currents_A,
     cell_current_A,
     mtj_resistance_ohm,
     noise_current_A,
@@ -44,6 +45,10 @@ IntArray = NDArray[np.intp]
 
 #: Third seed word of the dynamic (noise, switching) generator, distinct from device parameters.
 _DYNAMIC_STREAM = 1
+
+#: Images whose bit lines are solved together in batched inference (bounds the memory to a few
+#: (chunk, rows, cols) arrays of float64: 32 x 196 x 100 x 8 B = 5 MB each).
+BATCH_CHUNK = 32
 
 #: Defect codes whose free layer follows write pulses.
 _SWITCHABLE = np.array([DefectCode.OK, DefectCode.SHORT], dtype=np.uint8)
@@ -274,24 +279,49 @@ class DieModel:
         current in undriven rows), intermittent cells in a randomly read state, plus read noise
         on each sum. ideal_infer_currents_A is the same without flips and noise.
         """
+        bits = np.asarray(input_bits, dtype=bool)
+        return self.infer_batch_currents_A(tile, bits[None], v_in_V, v_gate_V, nplc)[0]
+
+    def infer_batch_currents_A(
+        self,
+        tile: int,
+        input_bits: ArrayLike,
+        v_in_V: float,
+        v_gate_V: float,
+        nplc: float = 1.0,
+    ) -> FloatArray:
+        """infer_currents_A for a batch of input vectors (n, rows): currents (n, cols).
+
+        Every image reads the intermittent cells afresh and gets its own read noise; the nodal
+        solve runs on chunks of BATCH_CHUNK images at once (same result as one by one)."""
         t = self._tile(tile)
-        state = t.state_ap.copy()
-        flaky = t.intermittent
-        n_flaky = int(np.count_nonzero(flaky))
-        if n_flaky:
-            flips = self._dynamic_rng.random(n_flaky) < self.params.intermittent_flip_probability
-            state[flaky] ^= flips
-        summed = self._bit_lines_A(t, input_bits, v_in_V, v_gate_V, state)
-        return summed + self._dynamic_rng.normal(0.0, 1.0, summed.shape) * noise_sigma_A(
-            summed, nplc, self.params
-        )
+        bits = np.asarray(input_bits, dtype=bool)
+        if bits.ndim != 2:
+            raise ValueError(f"input_bits must be (n, rows), got shape {bits.shape}")
+        out = np.empty((bits.shape[0], t.state_ap.shape[1]))
+        flaky = np.nonzero(t.intermittent)
+        p_flip = self.params.intermittent_flip_probability
+        for start in range(0, bits.shape[0], BATCH_CHUNK):
+            chunk = bits[start : start + BATCH_CHUNK]
+            flipped = None
+            if flaky[0].size:
+                image, which = np.nonzero(
+                    self._dynamic_rng.random((chunk.shape[0], flaky[0].size)) < p_flip
+                )
+                flipped = (image, flaky[0][which], flaky[1][which])
+            summed = self._bit_lines_A(t, chunk, v_in_V, v_gate_V, t.state_ap, flipped)
+            out[start : start + chunk.shape[0]] = summed + self._dynamic_rng.normal(
+                0.0, 1.0, summed.shape
+            ) * noise_sigma_A(summed, nplc, self.params)
+        return out
 
     def ideal_infer_currents_A(
         self, tile: int, input_bits: ArrayLike, v_in_V: float, v_gate_V: float
     ) -> FloatArray:
         """infer_currents_A without read noise and intermittent flips (for checks)."""
         t = self._tile(tile)
-        return self._bit_lines_A(t, input_bits, v_in_V, v_gate_V, t.state_ap)
+        bits = np.asarray(input_bits, dtype=bool)
+        return self._bit_lines_A(t, bits[None], v_in_V, v_gate_V, t.state_ap)[0]
 
     def gate_current_A(self, v_gate_V: float) -> float:
         """Word-line current at gate voltage v_gate_V: ~mA on a die with a gross gate short."""
@@ -352,31 +382,31 @@ class DieModel:
     def _bit_lines_A(
         self,
         t: _Tile,
-        input_bits: ArrayLike,
+        input_bits: NDArray[np.bool_],
         v_in_V: float,
         v_gate_V: float,
         state_ap: NDArray[np.bool_],
+        flipped: Flips | None = None,
     ) -> FloatArray:
-        """Noise-free summed current of every bit line for these input bits and cell states."""
-        bits = np.asarray(input_bits, dtype=bool)
+        """Noise-free summed current (n, cols) of every bit line for a batch of input vectors
+        (n, rows), the cell states and the cells each image reads flipped."""
         n_rows = t.state_ap.shape[0]
-        if bits.shape != (n_rows,):
+        if input_bits.ndim != 2 or input_bits.shape[1] != n_rows:
             raise ValueError(
-                f"input_bits must have one bit per row, shape ({n_rows},), got {bits.shape}"
+                f"input_bits must have one bit per row, shape ({n_rows},), "
+                f"got {input_bits.shape[1:]}"
             )
         v_half = self.params.tmr_v_half_V
         r_wire = self.params.r_wire_bitline_ohm
-        if r_wire <= 0.0:  # linear summing: only the driven rows conduct
-            r_mtj = mtj_resistance_ohm(
-                t.r_p_ohm[bits], t.tmr0[bits], state_ap[bits], abs(v_in_V), v_half
-            )
-            per_cell = cell_current_A(v_in_V, r_mtj, self._r_on(t.r_on_ohm[bits], v_gate_V))
-            return per_cell.sum(axis=0)
-        v_rows = np.where(bits, v_in_V, 0.0)
-        summed, _nodes = bit_line_currents_A(
-            v_rows, t.r_p_ohm, t.tmr0, state_ap, self._r_on(t.r_on_ohm, v_gate_V), v_half, r_wire
+        r_on = self._r_on(t.r_on_ohm, v_gate_V)
+        if r_wire <= 0.0 and flipped is None:  # linear summing: only the driven rows conduct
+            r_mtj = mtj_resistance_ohm(t.r_p_ohm, t.tmr0, state_ap, abs(v_in_V), v_half)
+            per_cell = cell_current_A(v_in_V, r_mtj, r_on)
+            summed: FloatArray = input_bits.astype(np.float64) @ per_cell
+            return summed
+        return binary_bit_line_currents_A(
+            input_bits, v_in_V, t.r_p_ohm, t.tmr0, state_ap, r_on, v_half, r_wire, flipped
         )
-        return summed
 
     def _pulse(
         self,

@@ -7,6 +7,7 @@ import pytest
 
 from labctl.sim.params import SimParams
 from labctl.sim.physics import (
+    binary_bit_line_currents_A,
     bit_line_currents_A,
     cell_current_A,
     mtj_resistance_ohm,
@@ -175,3 +176,33 @@ def test_a_cell_far_from_the_pad_loses_more_than_one_next_to_it() -> None:
     i_near, _ = bit_line_currents_A(near, r_p, tmr0, state, r_on, 0.5, 1.0)
     i_far, _ = bit_line_currents_A(far, r_p, tmr0, state, r_on, 0.5, 1.0)
     assert i_far[0] < i_near[0] < 0.1 / 4000
+
+
+@pytest.mark.parametrize(
+    ("r_wire", "rtol"), [(0.0, 1e-12), (0.005, 1e-7), (0.05, 1e-5), (0.5, 1e-3)]
+)
+def test_batched_binary_solve_matches_the_iterative_solve(r_wire: float, rtol: float) -> None:
+    r_p, tmr0, state, r_on, _ = _tile(rows=80, cols=6)
+    bits = np.random.default_rng(2).random((5, 80)) < 0.4
+    fast = binary_bit_line_currents_A(bits, 0.1, r_p, tmr0, state, r_on, 0.5, r_wire)
+    for image, row_bits in enumerate(bits):
+        exact, _ = bit_line_currents_A(np.where(row_bits, 0.1, 0.0), r_p, tmr0, state, r_on, 0.5,
+                                       r_wire, rel_tol=1e-13)
+        np.testing.assert_allclose(fast[image], exact, rtol=rtol)
+
+
+def test_batched_solve_reads_flipped_cells_in_the_other_state_for_that_image_only() -> None:
+    r_p, tmr0, state, r_on, _ = _tile(rows=40, cols=3)
+    bits = np.ones((2, 40), dtype=bool)
+    flipped = (np.array([1]), np.array([7]), np.array([2]))
+    summed = binary_bit_line_currents_A(bits, 0.1, r_p, tmr0, state, r_on, 0.5, 0.01, flipped)
+    other = state.copy()
+    other[7, 2] = ~other[7, 2]
+    plain, _ = bit_line_currents_A(np.full(40, 0.1), r_p, tmr0, state, r_on, 0.5, 0.01,
+                                   rel_tol=1e-13)
+    changed, _ = bit_line_currents_A(np.full(40, 0.1), r_p, tmr0, other, r_on, 0.5, 0.01,
+                                     rel_tol=1e-13)
+    np.testing.assert_allclose(summed[0], plain, rtol=1e-7)
+    np.testing.assert_allclose(summed[1], changed, rtol=1e-7)
+    assert summed[1, 2] != pytest.approx(summed[0, 2], rel=1e-4)
+    np.testing.assert_allclose(summed[1, :2], summed[0, :2], rtol=1e-7)
