@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from labctl.hardware.deploy import die_routing
     from labctl.hardware.service import die_maps, program_weights
     from labctl.services.station_session import station_session
+    from labctl.store.wafer_file import reserved_writer
     from procedures.program import WriteVerifySettings
 
     source = station_source(args)
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     check_sim_seed(source, args.wafer)
     print(f"{'die':<10} {'run':<9} {'weights':<28} {'cells':>6} {'missed':>6} "
           f"{'new def.':>8} {'pulses':>7}")
-    with station_session(source, "program") as station:
+    with reserved_writer(args.wafer), station_session(source, "program") as station:
         for i, die in enumerate(dies):
             print(f"[{i + 1}/{len(dies)}] programming {weights[die].path.name} onto {die}",
                   file=sys.stderr)

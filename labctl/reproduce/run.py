@@ -28,6 +28,7 @@ from labctl.reproduce.options import DEPLOYED_MODES, IN_SITU_MODE, ReproduceOpti
 from labctl.services.station_session import station_session
 from labctl.services.station_source import StationSource
 from labctl.services.sweep.service import SweepService
+from labctl.store.wafer_file import reserved_writer
 from labctl.training.mnist import MnistData
 from labctl.training.pipeline import MODE_ORDER, PipelineOptions, TrainingRun, weight_path
 from labctl.training.wafer_maps import read_wafer_maps
@@ -51,7 +52,8 @@ def deploy_and_validate(
     """Program each mode's weights onto each die and validate it; mode -> die -> result."""
     results: dict[str, dict[str, Validation]] = {mode: {} for mode in weights_for}
     settings = WriteVerifySettings()
-    with station_session(source.with_seed(seed), "reproduce: program and validate") as station:
+    with reserved_writer(wafer), \
+            station_session(source.with_seed(seed), "reproduce: program and validate") as station:
         for i, name in enumerate(dies):
             die = die_maps(wafer, name)
             for mode, weights_of in weights_for.items():

@@ -9,6 +9,11 @@ that is reading it): there the replace is retried for :data:`REPLACE_WAIT_s` bef
 A reader, or a kill -9 at any moment, sees either the old or the new file; stray temporary files
 are removed by the next :func:`remove_stray_files` (the writer's resume).
 
+Before each publish the free space of the folder is checked (:func:`check_free_space`: the copy
+needs the base's size plus a margin), so a full disk is one error line with the published file
+as it was (it resumes), never a crash inside HDF5's close; a read-only folder is the same. The
+publish runs with stop signals deferred (labctl.station.deferred): a Ctrl-C lands after it.
+
 The base snapshot is a hard link to a published file (:func:`snapshot`): published files are
 never written again, so the link keeps that state for free, and copies use the kernel's
 ``copy_file_range`` (a reflink on filesystems that support it) instead of Python I/O.
@@ -28,8 +33,12 @@ from pathlib import Path
 import h5py
 
 from labctl.core.errors import LabctlError
+from labctl.station.deferred import deferred_signals
 
 _TEMP_SUFFIX = ".tmp"
+#: Free space a publish needs beyond the copy of its base: the change itself (a die's tiles
+#: are a few MB) and HDF5's metadata, with room to spare.
+FREE_SPACE_MARGIN_BYTES = 64 * 2**20
 #: How long a replace refused with PermissionError is retried (Windows: the target is open in
 #: another program); on POSIX that error means the folder is not writable, so it is not retried.
 REPLACE_WAIT_s = 10.0
@@ -86,6 +95,27 @@ def publish(path: Path, base: Path | None, change: Callable[[h5py.File], None]) 
 
     On any exception the temporary file is removed and `path` is left as it was.
     """
+    check_free_space(path, base)
+    with deferred_signals():
+        _publish(path, base, change)
+
+
+def check_free_space(path: Path, base: Path | None) -> None:
+    """LabctlError (one line) unless `path`'s folder has room for a copy of `base` plus
+    :data:`FREE_SPACE_MARGIN_BYTES`."""
+    needed = FREE_SPACE_MARGIN_BYTES + (base.stat().st_size if base is not None else 0)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError as exc:
+        raise LabctlError(f"cannot write {path}: {_reason(exc)}") from exc
+    if free < needed:
+        raise LabctlError(
+            f"cannot write {path}: {free / 2**20:.0f} MiB free in {path.parent}, a publish "
+            f"needs {needed / 2**20:.0f} MiB; the file is unchanged: free space, then resume"
+        )
+
+
+def _publish(path: Path, base: Path | None, change: Callable[[h5py.File], None]) -> None:
     tmp = temp_path_for(path)
     try:
         if base is None:

@@ -15,6 +15,8 @@ into ``pending`` and removes stray temporary files.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -416,18 +418,54 @@ def _quiet_all_nan() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def reserved_writer(path: str | Path) -> Iterator[None]:
+    """Take `path`'s single-writer lock now and hold it for the block: a run takes it before it
+    connects its station, so a second writer of the file is refused before it sends a byte
+    (and its shutdown cannot switch off the first run's instruments). Inside the block, this
+    process's own :class:`WaferFile` and programmed-run writes use the reserved lock."""
+    lock = _WriterLock.acquire(Path(path))
+    key = _lock_key(lock.lock_path)
+    with _RESERVED_GUARD:
+        _RESERVED[key] = lock
+    try:
+        yield
+    finally:
+        with _RESERVED_GUARD:
+            _RESERVED.pop(key, None)
+        lock.release()
+
+
+#: Locks reserved by :func:`reserved_writer` in this process, by lock file, and whether lent.
+_RESERVED: dict[str, _WriterLock] = {}
+_RESERVED_GUARD = threading.Lock()
+
+
+def _lock_key(lock_path: Path) -> str:
+    return os.path.realpath(lock_path)
+
+
 class _WriterLock:
     """Lock on a hidden file beside the wafer file: one writer at a time, on POSIX (flock) and
     Windows (LockFileEx) alike, through filelock. The OS drops it when the process dies, so a
-    killed sweep never blocks its resume; the lock file is removed on release."""
+    killed sweep never blocks its resume; the lock file is removed on release. A lock reserved
+    by :func:`reserved_writer` is lent to one writer of this process at a time."""
 
-    def __init__(self, lock_path: Path, lock: FileLock | None) -> None:
+    def __init__(self, lock_path: Path, lock: FileLock | None,
+                 lender: _WriterLock | None = None) -> None:
         self.lock_path = lock_path
         self._lock = lock
+        self._lender = lender
+        self.lent = False
 
     @classmethod
     def acquire(cls, path: Path) -> _WriterLock:
         lock_path = path.with_name(f".{path.name}.lock")
+        with _RESERVED_GUARD:
+            reserved = _RESERVED.get(_lock_key(lock_path))
+            if reserved is not None and not reserved.lent:
+                reserved.lent = True
+                return cls(lock_path, None, lender=reserved)
         lock = FileLock(lock_path, timeout=0, thread_local=False)
         try:
             lock.acquire()
@@ -438,6 +476,11 @@ class _WriterLock:
         return cls(lock_path, lock)
 
     def release(self) -> None:
+        if self._lender is not None:
+            with _RESERVED_GUARD:
+                self._lender.lent = False
+            self._lender = None
+            return
         if self._lock is None:
             return
         # Removed while still held (filelock never takes an inode unlinked under it); on Windows

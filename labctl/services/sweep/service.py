@@ -32,6 +32,7 @@ from labctl.services.sweep.spec import SweepSpec, sweep_spec
 from labctl.services.sweep.summary import SweepSummary
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
+from labctl.store.wafer_file import reserved_writer
 from procedures.events import DIE_TOPIC
 from procedures.wafer_sweep import WaferSweepProcedure
 
@@ -240,7 +241,7 @@ class SweepService:
             status = Procedure.FAILED
             try:
                 on_signal = (lambda signum: runner.request_stop()) if handle_signals else None
-                with self._session(on_signal) as station:
+                with reserved_writer(plan.output), self._session(on_signal) as station:
                     procedure.station = station
                     status = runner.run()
             except BaseException as exc:
