@@ -168,6 +168,20 @@ def integer(low: int, high: int) -> ArgumentCheck:
     return check
 
 
+def index_pairs(high: int, max_pairs: int) -> ArgumentCheck:
+    """A comma-separated list of 1 ... ``max_pairs`` pairs of integers in 0 ... ``high``."""
+
+    def check(driver: Any, argument: str) -> str | None:
+        values = [v.strip() for v in argument.split(",")]
+        if len(values) % 2 or not 2 <= len(values) <= 2 * max_pairs:
+            return f"must list 1 ... {max_pairs} pairs of indices"
+        if not all(_INTEGER.match(v) and 0 <= int(v) <= high for v in values):
+            return f"indices must be integers from 0 to {high}"
+        return None
+
+    return check
+
+
 def bits(driver: Any, argument: str) -> str | None:
     return None if _BITS.match(argument.strip()) else "must be a string of 0 and 1"
 

@@ -13,10 +13,12 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from drivers.allow_list import (
     Allowed,
     AllowList,
+    ArgumentCheck,
     TextOnly,
     any_argument,
     bits,
     choice,
+    index_pairs,
     integer,
     no_argument,
     number,
@@ -41,7 +43,15 @@ INPUT_VOLTAGE_RANGE_V = (0.0, 0.5)
 #: Largest tile / row / column index the protocol carries.
 MAX_INDEX = 65535
 TARGET_STATES = ("P", "AP")
-SCAN_MODES = ("CELL", "ROW", "TILE", "INFER")
+SCAN_MODES = ("CELL", "ROW", "TILE", "INFER", "LIST", "BATCH")
+#: Input vectors the controller's batch memory holds (``INP:BATC``, read by ``SCAN:MODE BATCH``).
+MAX_BATCH_VECTORS = 1024
+#: Longest line the controller reads (bytes, terminator included); batches are split below it.
+MAX_LINE_BYTES = 65536
+#: Sense groups the bit lines can be split into (one per read channel).
+MAX_SENSE_GROUPS = 16
+#: Most cells one ``SCAN:LIST`` may name.
+MAX_SCAN_LIST_CELLS = 4096
 #: Watchdog timeouts the protocol carries (s); 0 disarms it.
 WATCHDOG_RANGE_s = (0.0, 3600.0)
 
@@ -150,6 +160,28 @@ class ArrayController(TextOnly, SCPIMixin, Instrument):
         "SCAN:IDX?", """Get the scan index the next trigger reads (int).""", cast=int
     )
 
+    sense_groups = Instrument.control(
+        "SENS:GRO?", "SENS:GRO %d",
+        """Control how many sense groups the bit lines of the selected tile are split into (one
+        per read channel, 1 ... 16): ROW and TILE scans then read every group at once, channel k
+        stepping through its own group's columns.""",
+        validator=strict_discrete_set, values=range(1, MAX_SENSE_GROUPS + 1), cast=int,
+    )
+
+    scan_list_count = Instrument.measurement(
+        "SCAN:LIST:COUN?", """Get the number of cells in the scan list (int).""", cast=int
+    )
+
+    def set_scan_list(self, cells: Iterable[tuple[int, int]]) -> None:
+        """The cells (row, column) a ``LIST`` scan reads, one per trigger, in this order."""
+        pairs = [(int(r), int(c)) for r, c in cells]
+        if not 1 <= len(pairs) <= MAX_SCAN_LIST_CELLS:
+            raise ValueError(f"a scan list holds 1 ... {MAX_SCAN_LIST_CELLS} cells, "
+                             f"got {len(pairs)}")
+        if any(not (0 <= v <= MAX_INDEX) for pair in pairs for v in pair):
+            raise ValueError(f"scan list indices must lie in 0 ... {MAX_INDEX}")
+        self.write("SCAN:LIST " + ",".join(f"{r},{c}" for r, c in pairs))
+
     input_voltage = Instrument.control(
         "INP:VOLT?", "INP:VOLT %g",
         """Control the row drive voltage for inference in V (0 ... 0.5 V).""",
@@ -214,6 +246,15 @@ class ArrayController(TextOnly, SCPIMixin, Instrument):
         """Pulses to the selected row, one bit per column (0 = P, 1 = AP)."""
         self.write(f"WRIT:ROW {bits_to_string(bits)}")
 
+    def write_cells(self, cells: Iterable[tuple[int, int]], target: str) -> None:
+        """One pulse to each listed cell (row, column) towards ``target``, in one message
+        (``:ROW r;:COL c;:WRIT:CELL t`` per cell, absolute headers so that no ``ROW`` reads as
+        ``WRIT:ROW``; the selection ends on the last cell)."""
+        state = _target_state(target)
+        segments = [f":ROW {int(r):d};:COL {int(c):d};:WRIT:CELL {state}" for r, c in cells]
+        if segments:
+            self.write(";".join(segments))
+
     def write_tile(self, target: str) -> None:
         """Pulses to every cell of the selected tile towards ``target``."""
         self.write(f"WRIT:TILE {_target_state(target)}")
@@ -225,6 +266,29 @@ class ArrayController(TextOnly, SCPIMixin, Instrument):
     def apply_inputs(self, bits: str | Iterable[Any]) -> None:
         """Apply a binary input vector to the rows of the selected tile (one bit per row)."""
         self.write(f"INP {bits_to_string(bits)}")
+
+    input_batch_count = Instrument.measurement(
+        "INP:BATC:COUN?", """Get the number of input vectors in the batch memory (int).""",
+        cast=int,
+    )
+
+    def clear_input_batch(self) -> None:
+        """Empty the batch memory (re-arms the scan)."""
+        self.write("INP:BATC:CLE")
+
+    def append_input_batch(self, vectors: Iterable[str | Iterable[Any]]) -> int:
+        """Append input vectors (one bit per row of the selected tile) to the batch memory, as
+        few lines as the line limit allows; returns how many were sent. A ``BATCH`` scan then
+        reads bit line i % cols of vector i // cols on trigger i."""
+        texts = [bits_to_string(v) for v in vectors]
+        if not 1 <= len(texts) <= MAX_BATCH_VECTORS:
+            raise ValueError(f"a batch holds 1 ... {MAX_BATCH_VECTORS} vectors, got {len(texts)}")
+        if len({len(t) for t in texts}) != 1:
+            raise ValueError("every vector of a batch has one bit per row (same length)")
+        per_line = max(1, (MAX_LINE_BYTES - 64) // (len(texts[0]) + 1))
+        for start in range(0, len(texts), per_line):
+            self.write("INP:BATC " + ",".join(texts[start : start + per_line]))
+        return len(texts)
 
     def deselect(self) -> None:
         """Safe state: routing off, scan CELL, inputs cleared, pulse amplitude 0."""
@@ -278,6 +342,23 @@ class ArrayController(TextOnly, SCPIMixin, Instrument):
 
 _INDEX = integer(0, MAX_INDEX)
 _TARGET = choice(*TARGET_STATES)
+
+
+def bit_vectors(max_vectors: int) -> ArgumentCheck:
+    """A comma-separated list of 1 ... ``max_vectors`` bit strings of one length."""
+
+    def check(driver: Any, argument: str) -> str | None:
+        vectors = [v.strip() for v in argument.split(",")]
+        if not 1 <= len(vectors) <= max_vectors:
+            return f"must list 1 ... {max_vectors} bit vectors"
+        if not all(_BITS.match(v) for v in vectors):
+            return "vectors must be strings of 0 and 1"
+        if len({len(v) for v in vectors}) != 1:
+            return "vectors must all have the same length"
+        return None
+
+    return check
+
 #: Everything labctl sends to the array controller (docs/array-controller-protocol.md); pulse
 #: amplitude, width and input voltage are checked against the station's limits and ceilings.
 CONTROLLER_COMMANDS = AllowList("array controller", [
@@ -291,15 +372,19 @@ CONTROLLER_COMMANDS = AllowList("array controller", [
     Allowed("WRITe:TILE", _TARGET, tag="write"),
     Allowed("WRITe:ROW", bits, tag="write"),
     Allowed("ROUTe[:STATe]", choice("ON", "OFF", "1", "0")),
-    Allowed("SCAN:MODE", choice(*SCAN_MODES, "INF")),
+    Allowed("SCAN:MODE", choice(*SCAN_MODES, "INF", "BATC")),
     Allowed("SCAN:RESet", no_argument),
+    Allowed("SENSe:GROups", integer(1, MAX_SENSE_GROUPS)),
+    Allowed("SCAN:LIST", index_pairs(MAX_INDEX, MAX_SCAN_LIST_CELLS)),
     Allowed("INPut:VOLTage", number(lambda d: (0.0, d.input_limit_V), "V")),
     Allowed("INPut[:BITS]", bits),
+    Allowed("INPut:BATCh[:APPend]", bit_vectors(MAX_BATCH_VECTORS)),
+    Allowed("INPut:BATCh:CLEar", no_argument),
     Allowed("WDOG", number(lambda d: WATCHDOG_RANGE_s, "s")),
     Allowed("WDOG:KICK", no_argument),
     *(Allowed(header, any_argument, query=True) for header in (
         "*IDN", "*OPC", "*STB", "*ESR", "SYSTem:ERRor[:NEXT]", "NTILes", "GEOMetry", "TILE", "ROW",
         "COLumn", "PULSe:AMPLitude", "PULSe:WIDTh", "ROUTe[:STATe]", "SCAN:MODE", "SCAN:IDX",
-        "INPut:VOLTage", "INPut[:BITS]", "WDOG", "WDOG:TRIPs",
+        "INPut:VOLTage", "INPut[:BITS]", "WDOG", "WDOG:TRIPs", "INPut:BATCh:COUNt",
     )),
 ])

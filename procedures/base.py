@@ -78,6 +78,14 @@ class MeasurementProcedure(Procedure):
     batching = ListParameter("Read batching", choices=list(BATCHING_CHOICES),
                              default=_DEFAULTS.batching,
                              description="read a whole tile or one row per acquisition")
+    adaptive = BooleanParameter("Adaptive reading", default=_DEFAULTS.adaptive,
+                                description="after the fast pass at NPLC, measure the cells "
+                                "whose reads are ambiguous (near a classification threshold or "
+                                "inconsistent across cycles) again at the re-read NPLC")
+    precise_nplc = FloatParameter("Re-read NPLC", default=_DEFAULTS.precise_nplc,
+                                  minimum=NPLC_RANGE[0], maximum=NPLC_RANGE[1],
+                                  description="integration of the adaptive re-reads, in "
+                                  "power-line cycles")
     retry_attempts = IntegerParameter("Attempts per instrument operation", default=3,
                                       minimum=RETRY_ATTEMPTS_RANGE[0],
                                       maximum=RETRY_ATTEMPTS_RANGE[1],
@@ -125,6 +133,8 @@ class MeasurementProcedure(Procedure):
             write_width_s=float(self.write_width),
             nplc=float(self.nplc),
             batching=self.batching,
+            adaptive=bool(self.adaptive),
+            precise_nplc=float(self.precise_nplc),
         )
 
     def retry_policy(self) -> RetryPolicy:

@@ -8,6 +8,11 @@ retried on transient failures (:mod:`procedures.retry`), and every verified read
 garbled or clamped readings. After each pass (a tile write and the reads that follow) the
 contact is checked again; a pass during which the probes lost contact is measured again after
 re-contacting, so no open-circuit reading is ever classified as an open cell.
+
+With adaptive reading (the default), the passes run at the fast NPLC and, once a tile's passes
+are done, the cells its reads leave ambiguous (:mod:`procedures.adaptive`) are measured again at
+the precise NPLC: per cycle, their cells written to P and read (one scan-list acquisition), then
+written to AP and read; the contact is checked after that too.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from labctl.reports.summary import CellStats, cell_stats
 from labctl.station import array_ops
 from labctl.station.station import Station
 from labctl.store.layout import TileData
+from procedures.adaptive import ambiguous_cells
 from procedures.die_checks import DieCheckFailed
 from procedures.retry import RetryPolicy
 from procedures.settings import CharacterisationSettings
@@ -138,6 +144,8 @@ class DieCharacteriser:
         self.contact_held = contact_held
         self.recontact = recontact
         self.recontacts = 0
+        #: Cells measured again by the adaptive read so far (all tiles of this characteriser).
+        self.reread_cells = 0
         self._units_done = 0
         self._units_total = 1
 
@@ -192,7 +200,49 @@ class DieCharacteriser:
                     self._units_done -= rows
                     self._check_stop()
                 self._publish_partial(reads)
+        if s.adaptive:
+            self._remeasure_ambiguous(tile, reads)
         return reads
+
+    def _remeasure_ambiguous(self, tile: int, reads: TileReads) -> None:
+        """Measure the tile's ambiguous cells again at the precise NPLC (cycles x write P /
+        read / write AP / read) and replace their fast reads; again after a lost contact."""
+        try:
+            fast = classify_tile(reads.parallel_ohm, reads.antiparallel_ohm)
+        except ClassificationError:
+            return  # no switching population: characterise() reports it
+        rows_idx, cols_idx = np.nonzero(
+            ambiguous_cells(reads.parallel_ohm, reads.antiparallel_ohm, fast))
+        if rows_idx.size == 0:
+            return
+        cells = list(zip(rows_idx.tolist(), cols_idx.tolist(), strict=True))
+        s = self.settings
+        log.info("tile %d: %d ambiguous cells measured again at NPLC %g", tile, len(cells),
+                 s.precise_nplc)
+        measured = {"P": reads.parallel_ohm.copy(), "AP": reads.antiparallel_ohm.copy()}
+        while True:
+            for cycle in range(s.cycles):
+                for target in ("P", "AP"):
+                    self._check_stop()
+
+                    def write(target: str = target) -> None:
+                        array_ops.write_cells(self.station, tile, cells, target,
+                                              amplitude_V=s.write_voltage_V,
+                                              width_s=s.write_width_s)
+
+                    def read() -> FloatArray:
+                        return array_ops.read_cells_resistance_ohm(self.station, tile, cells,
+                                                                   nplc=s.precise_nplc)
+
+                    self._call(f"write {len(cells)} ambiguous cells of tile {tile} to {target}",
+                               write)
+                    values = self._call(f"re-read {len(cells)} cells of tile {tile}", read)
+                    measured[target][cycle, rows_idx, cols_idx] = values
+            if self._pass_in_contact(tile, "re-read"):
+                break
+        reads.parallel_ohm[:] = measured["P"]
+        reads.antiparallel_ohm[:] = measured["AP"]
+        self.reread_cells += len(cells)
 
     def _publish_partial(self, reads: TileReads) -> None:
         if self.on_partial is not None:

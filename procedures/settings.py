@@ -41,16 +41,22 @@ class CharacterisationSettings:
     One cycle writes every cell to P, reads the tile, writes every cell to AP and reads it again.
     Defaults (those of data/stations/sim.toml): 0.1 V read bias (low enough not to disturb a
     0.4 V-critical MTJ), 0.8 V / 50 ns write pulses (well above the critical voltage at the
-    cell, so switching is deterministic), NPLC 0.1 (about 1 % read noise on these cells, 2 ms
-    integration at 50 Hz mains).
+    cell, so switching is deterministic), a fast pass at NPLC 0.01 (the SMU's shortest
+    integration, 0.2 ms at 50 Hz; about 3 % read noise on these cells, far below the ~2x P/AP
+    contrast) and adaptive re-reads at NPLC 1 of the few ambiguous cells.
     """
 
     cycles: int = 2
     read_voltage_V: float = 0.1
     write_voltage_V: float = 0.8
     write_width_s: float = 50e-9
-    nplc: float = 0.1
+    nplc: float = 0.01
     batching: Batching = "tile"
+    #: Adaptive reading: after the fast pass at ``nplc``, the cells whose reads are ambiguous
+    #: (near a classification threshold, or inconsistent across cycles) are measured again at
+    #: ``precise_nplc`` (procedures.adaptive).
+    adaptive: bool = True
+    precise_nplc: float = 1.0
 
     def __post_init__(self) -> None:
         _check_range("cycles", self.cycles, CYCLES_RANGE, "")
@@ -58,6 +64,9 @@ class CharacterisationSettings:
         _check_range("write_voltage_V", self.write_voltage_V, WRITE_VOLTAGE_RANGE_V, " V")
         _check_range("write_width_s", self.write_width_s, WRITE_WIDTH_RANGE_S, " s")
         _check_range("nplc", self.nplc, NPLC_RANGE, "")
+        _check_range("precise_nplc", self.precise_nplc, NPLC_RANGE, "")
+        if not isinstance(self.adaptive, bool):
+            raise ConfigError(f"adaptive must be true or false, got {self.adaptive!r}")
         if isinstance(self.cycles, bool) or int(self.cycles) != self.cycles:
             raise ConfigError(f"cycles must be a whole number, got {self.cycles!r}")
         if self.batching not in BATCHING_CHOICES:

@@ -15,9 +15,11 @@ import importlib
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
-from labctl.core.errors import LabctlError
+from labctl.cli.commands import add_command
+from labctl.cli.options import add_seed_option
 
 #: Modules adding `labctl sim <name>` sub-commands; a module that does not exist is skipped.
 SIM_COMMAND_MODULES = ("labctl.cli.sim_truth_cmd",)
@@ -26,9 +28,8 @@ _POLL_S = 0.2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sim",
-        help="simulated probe station (virtual wafer and emulated instruments)",
+    parser = add_command(
+        subparsers, "sim",
         description="The simulated probe station: a physics-backed virtual wafer whose "
         "instruments are served over VISA (TCP sockets on 127.0.0.1).",
     )
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve the prober, the read and gate SMUs and the row/column controller "
         "of a virtual wafer; prints each instrument's VISA resource string.",
     )
-    serve.add_argument("--seed", type=int, default=0, help="virtual wafer seed (default 0)")
+    add_seed_option(serve, "virtual wafer seed (default 0)", default=0)
     serve.add_argument(
         "--port-base",
         type=int,
@@ -57,6 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--faults", default=None, metavar="SPEC",
         help="inject faults, e.g. 'read_smu:garble=0.01,timeout=0.005;prober:error=0.01;"
         "controller:restart=0.001;contact_loss=0.02' (syntax: docs/reliability.md)",
+    )
+    serve.add_argument("--sim-params", type=Path, default=None, metavar="FILE",
+                       help="simulator parameters (TOML, data/sim-params/example.toml)")
+    serve.add_argument(
+        "--read-channels", type=int, default=None, metavar="N",
+        help="read channels (read_smu, read_smu_2 ...; the extra ones on the ports after "
+        "P+3); default: as data/stations/sim.toml",
     )
     serve.set_defaults(func=serve_station)
 
@@ -79,10 +87,10 @@ def serve_station(args: argparse.Namespace) -> int:
     """Start the station, print the resources, serve until SIGINT/SIGTERM, stop cleanly."""
     from labctl.sim.embedded import start_sim_station  # keeps `labctl --help` fast
     from labctl.sim.faults import parse_fault_spec
+    from labctl.sim.params_file import load_sim_params
 
-    if args.seed < 0:
-        raise LabctlError(f"--seed must be a non-negative integer, got {args.seed}")
     faults = parse_fault_spec(args.faults) if args.faults is not None else None
+    params = load_sim_params(args.sim_params) if args.sim_params is not None else None
     stop_requested = False
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -91,12 +99,17 @@ def serve_station(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with start_sim_station(seed=args.seed, port_base=args.port_base, host=args.host,
-                               faults=faults) as sim:
+        from labctl.station.config import SIM_STATION_FILE, load_station_config
+
+        channels = args.read_channels or load_station_config(SIM_STATION_FILE).n_read_channels
+        with start_sim_station(seed=args.seed, params=params, port_base=args.port_base,
+                               host=args.host,
+                               faults=faults, read_channels=channels) as sim:
             print(f"simulated station, wafer seed {args.seed} (Ctrl-C stops)")
             if faults is not None and not faults.empty:
                 print(f"  injecting faults: {faults.to_text()}")
-            for role, resource in sim.resources.items():
+            for role, resource in [*sim.resources.items(),
+                                   *sim.read_channel_resources.items()]:
                 print(f"  {role:<11} {resource}")
             sys.stdout.flush()
             while not stop_requested:

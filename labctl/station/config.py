@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from labctl.core.errors import ConfigError
 from labctl.core.limits import CEILINGS, WRITE_WIDTH_RANGE_s
 from labctl.core.resources import data_file
-from labctl.core.roles import Role
+from labctl.core.roles import MAX_READ_CHANNELS, Role, parse_read_channel_key, read_channel_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,6 +55,10 @@ VENDOR_VISA_FOLDERS = (
     "c:/program files (x86)/ivi foundation/visa",
 )
 DEFAULT_TIMEOUT_s = 5.0
+#: Mains frequencies a station may name (``[station] line_frequency_Hz``): one power-line cycle,
+#: the SMUs' integration unit (NPLC), lasts 1 / line frequency.
+LINE_FREQUENCIES_Hz = (50.0, 60.0)
+DEFAULT_LINE_FREQUENCY_Hz = 50.0
 #: The shipped description of the embedded simulated station (resources filled in at start).
 SIM_STATION_FILE = data_file("stations/sim.toml")
 
@@ -81,6 +85,13 @@ class InstrumentConfig:
     driver: str
     resource: str
     timeout_s: float = DEFAULT_TIMEOUT_s
+    #: Read channel (0-based) of a read SMU; extra channels are ``[instruments.read_smu_<n>]``.
+    channel: int = 0
+
+    @property
+    def key(self) -> str:
+        """The station-file key: the role, or ``read_smu_<n>`` for an extra read channel."""
+        return read_channel_key(self.channel) if self.role is Role.READ_SMU else self.role.value
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,16 @@ class StationConfig:
     instruments: Mapping[Role, InstrumentConfig]
     visa_library: str = DEFAULT_VISA_LIBRARY
     source: Path | None = field(default=None, compare=False)
+    #: Mains frequency (Hz) of the bench: sets the length of an NPLC, so the reading time.
+    line_frequency_Hz: float = DEFAULT_LINE_FREQUENCY_Hz
+    #: Extra read channels (``read_smu_2`` ...), in channel order; each senses a group of bit
+    #: lines at the same time as ``read_smu`` (docs/array-controller-protocol.md).
+    read_channels: tuple[InstrumentConfig, ...] = ()
+
+    @property
+    def n_read_channels(self) -> int:
+        """Read channels in all: ``read_smu`` plus the extra ones."""
+        return 1 + len(self.read_channels)
 
 
 def load_station_config(path: str | Path) -> StationConfig:
@@ -116,8 +137,16 @@ def parse_station_config(document: Mapping[str, Any], source: Path | None = None
     check = _Checker(where)
     check.keys("", document, required=("station", "limits", "instruments"), optional=())
     station = check.table("station", document["station"])
-    check.keys("[station]", station, required=("name",), optional=("visa_library",))
+    check.keys("[station]", station, required=("name",),
+               optional=("visa_library", "line_frequency_Hz"))
     name = check.string("[station] name", station["name"])
+    line_frequency_Hz = check.positive(
+        "[station] line_frequency_Hz",
+        station.get("line_frequency_Hz", DEFAULT_LINE_FREQUENCY_Hz),
+    )
+    if line_frequency_Hz not in LINE_FREQUENCIES_Hz:
+        check.fail("[station] line_frequency_Hz",
+                   f"must be 50 or 60 (the mains frequency), got {line_frequency_Hz:g}")
     visa_library = check.string(
         "[station] visa_library", station.get("visa_library", DEFAULT_VISA_LIBRARY), empty_ok=True
     )
@@ -125,14 +154,23 @@ def parse_station_config(document: Mapping[str, Any], source: Path | None = None
     if problem is not None:
         check.fail("[station] visa_library", problem)
     limits = _parse_limits(check, check.table("limits", document["limits"]))
-    instruments = _parse_instruments(check, check.table("instruments", document["instruments"]))
-    return StationConfig(name, limits, instruments, visa_library, source)
+    table = check.table("instruments", document["instruments"])
+    instruments = _parse_instruments(check, table)
+    read_channels = _parse_read_channels(check, table)
+    return StationConfig(name, limits, instruments, visa_library, source, line_frequency_Hz,
+                         read_channels)
 
 
 def sim_station_config(
-    resources: Mapping[Role, str], path: Path = SIM_STATION_FILE
+    resources: Mapping[Role, str],
+    path: Path = SIM_STATION_FILE,
+    read_channels: Mapping[str, str] | None = None,
 ) -> StationConfig:
-    """The ``data/stations/sim.toml`` station with the embedded simulator's resource strings."""
+    """The ``data/stations/sim.toml`` station with the embedded simulator's resource strings.
+
+    ``read_channels`` maps extra read-channel keys (``read_smu_2`` ...) to the resources of a
+    simulator started with them; without it the station reads through ``read_smu`` alone.
+    """
     config = load_station_config(path)
     missing = sorted(set(config.instruments) - set(resources))
     if missing:
@@ -141,7 +179,13 @@ def sim_station_config(
         role: replace(instrument, resource=resources[role])
         for role, instrument in config.instruments.items()
     }
-    return replace(config, instruments=instruments)
+    extras: tuple[InstrumentConfig, ...] = ()
+    if read_channels is not None:
+        absent = [c.key for c in config.read_channels if c.key not in read_channels]
+        if absent:
+            raise ConfigError(f"simulated station: no resource for {', '.join(absent)}")
+        extras = tuple(replace(c, resource=read_channels[c.key]) for c in config.read_channels)
+    return replace(config, instruments=instruments, read_channels=extras)
 
 
 def visa_library_problem(visa_library: str) -> str | None:
@@ -212,26 +256,48 @@ def _parse_limits(check: _Checker, table: Mapping[str, Any]) -> Limits:
 
 
 def _parse_instruments(check: _Checker, table: Mapping[str, Any]) -> dict[Role, InstrumentConfig]:
-    check.keys("[instruments]", table, required=tuple(ROLE_DRIVERS), optional=())
-    instruments = {}
-    for role, expected_driver in ROLE_DRIVERS.items():
-        section = f"[instruments.{role}]"
-        entry = check.table(f"instruments.{role}", table[role])
-        check.keys(section, entry, required=("driver", "resource"), optional=("timeout_s",))
-        driver = check.string(f"{section} driver", entry["driver"])
-        if driver not in DRIVER_NAMES:
-            check.fail(
-                f"{section} driver",
-                f"unknown driver {driver!r} (known: {', '.join(DRIVER_NAMES)})",
-            )
-        if driver != expected_driver:
-            check.fail(f"{section} driver", f"role {role} needs driver {expected_driver!r}")
-        resource = check.string(f"{section} resource", entry["resource"])
-        timeout_s = check.positive(
-            f"{section} timeout_s", entry.get("timeout_s", DEFAULT_TIMEOUT_s)
+    extra_keys = [read_channel_key(k) for k in range(1, MAX_READ_CHANNELS)]
+    check.keys("[instruments]", table, required=tuple(ROLE_DRIVERS), optional=extra_keys)
+    return {role: _parse_instrument(check, table, role.value, role, expected_driver)
+            for role, expected_driver in ROLE_DRIVERS.items()}
+
+
+def _parse_read_channels(
+    check: _Checker, table: Mapping[str, Any]
+) -> tuple[InstrumentConfig, ...]:
+    """``[instruments.read_smu_2]`` ...: numbered without gaps (a missing channel would leave
+    its group of bit lines unread), each with the read SMU's driver."""
+    channels = sorted(c for c in map(parse_read_channel_key, table) if c)
+    for expected, channel in enumerate(channels, start=1):
+        if channel != expected:
+            check.fail(f"[instruments.{read_channel_key(channel)}]",
+                       f"read channels must be numbered without gaps: "
+                       f"[instruments.{read_channel_key(expected)}] is missing")
+    return tuple(
+        _parse_instrument(check, table, read_channel_key(c), Role.READ_SMU,
+                          ROLE_DRIVERS[Role.READ_SMU], channel=c)
+        for c in channels
+    )
+
+
+def _parse_instrument(check: _Checker, table: Mapping[str, Any], key: str, role: Role,
+                      expected_driver: str, channel: int = 0) -> InstrumentConfig:
+    section = f"[instruments.{key}]"
+    entry = check.table(f"instruments.{key}", table[key])
+    check.keys(section, entry, required=("driver", "resource"), optional=("timeout_s",))
+    driver = check.string(f"{section} driver", entry["driver"])
+    if driver not in DRIVER_NAMES:
+        check.fail(
+            f"{section} driver",
+            f"unknown driver {driver!r} (known: {', '.join(DRIVER_NAMES)})",
         )
-        instruments[role] = InstrumentConfig(role, driver, resource, timeout_s)
-    return instruments
+    if driver != expected_driver:
+        check.fail(f"{section} driver", f"role {key} needs driver {expected_driver!r}")
+    resource = check.string(f"{section} resource", entry["resource"])
+    timeout_s = check.positive(
+        f"{section} timeout_s", entry.get("timeout_s", DEFAULT_TIMEOUT_s)
+    )
+    return InstrumentConfig(role, driver, resource, timeout_s, channel)
 
 
 def one_line(text: str) -> str:

@@ -26,6 +26,7 @@ from labctl.station.bias import Bias, apply_bias, bias_intact
 from labctl.station.config import Limits, StationConfig
 from labctl.station.connection import CONNECT_ATTEMPTS, Identities, close_all, open_drivers
 from labctl.station.limits import apply_limits, install_interlocks
+from labctl.station.read_channels import ReadChannels
 from labctl.station.safe_state import (
     SAFE_STATE_ATTEMPTS,
     SafeStateReport,
@@ -52,8 +53,11 @@ class Station:
         read_smu: LabctlKeithley2450,
         gate_smu: LabctlKeithley2450,
         controller: ArrayController,
+        read_channels: ReadChannels | None = None,
     ) -> None:
         self.config = config
+        #: Extra read channels (``read_smu_2`` ...), sensing beside ``read_smu``.
+        self.read_channels = read_channels or ReadChannels((), config.limits)
         self.prober = prober
         self.read_smu = read_smu
         self.gate_smu = gate_smu
@@ -85,10 +89,16 @@ class Station:
             )
             for role in station.instruments():
                 station._identities.identify_with_reconnects(role, attempts)
+            station.read_channels = ReadChannels.open(config)
         except BaseException:
             close_all(opened)
             raise
         return station
+
+    @property
+    def sense_channels(self) -> tuple[LabctlKeithley2450, ...]:
+        """Every read channel in channel order: ``read_smu``, then ``read_smu_2`` ..."""
+        return (self.read_smu, *self.read_channels.drivers)
 
     @property
     def limits(self) -> Limits:
@@ -149,6 +159,7 @@ class Station:
             return
         self._bias = None
         apply_bias(wanted, self.limits, self.read_smu, self.gate_smu)
+        self.read_channels.apply_bias(wanted, self.limits)
         self._bias = wanted
 
     def bias_intact(self) -> bool:
@@ -210,12 +221,16 @@ class Station:
         return what the read-back found; safe to call any number of times. Forgets the bias
         first."""
         self._bias = None
-        return bring_to_safe_state(self.prober, self.read_smu, self.gate_smu, self.controller,
-                                   attempts)
+        try:
+            return bring_to_safe_state(self.prober, self.read_smu, self.gate_smu,
+                                       self.controller, attempts)
+        finally:
+            self.read_channels.safe_state()
 
     def close(self) -> None:
         """Close every connection (no commands are sent)."""
         close_all(self.instruments())
+        self.read_channels.close()
 
     def __enter__(self) -> Station:
         return self

@@ -27,6 +27,7 @@ from drivers.allow_list import refuse_control_characters
 from labctl.core.errors import InstrumentError
 from labctl.core.roles import Role
 from labctl.station.config import require_known_visa_library
+from labctl.station.visa_errors import open_failure, resource_problem
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,14 @@ class RoleAdapter(VISAAdapter):
         self._write_lock = threading.RLock()
         self._open_kwargs = dict(kwargs)
         require_known_visa_library(visa_library)  # pyvisa would load any shared object
+        problem = resource_problem(resource, visa_library)  # before pyvisa guesses (warning)
+        if problem is not None:
+            raise InstrumentError(f"{self._label()}: cannot open: {problem}")
         try:
             super().__init__(resource, visa_library=visa_library, **kwargs)
         except Exception as exc:  # pyvisa raises many types here; each is an unusable resource
             raise InstrumentError(
-                f"{self._label()}: cannot open: {type(exc).__name__}: {_first_line(exc)}"
+                f"{self._label()}: cannot open: {open_failure(exc, resource, visa_library)}"
             ) from exc
         disable_nagle(self.connection)
         detect_closed_connection(self.connection)

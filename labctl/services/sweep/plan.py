@@ -78,9 +78,15 @@ class SweepPlan:
     def to_measure(self) -> tuple[str, ...]:
         return tuple(name for name in self.dies if name not in self.already_complete)
 
+    def timing(self) -> InstrumentTiming:
+        """The time model of this plan's station (its line frequency and read channels)."""
+        return InstrumentTiming.for_station(self.station_config)
+
     def estimate(self, timing: InstrumentTiming | None = None) -> SweepEstimate:
-        """Duration on real hardware of the dies still to measure (default die geometry)."""
-        return estimate_sweep(len(self.to_measure), self.settings, DEFAULT_TILE_SHAPES, timing)
+        """Duration on real hardware of the dies still to measure (default die geometry), and
+        the instruments' limit for them."""
+        return estimate_sweep(len(self.to_measure), self.settings, DEFAULT_TILE_SHAPES,
+                              timing or self.timing())
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,7 @@ def make_plan(
 
 def plan_text(plan: SweepPlan, timing: InstrumentTiming | None = None) -> str:
     """The plan and its duration estimate, as `labctl sweep --dry-run` prints it."""
-    timing = timing or InstrumentTiming()
+    timing = timing or plan.timing()
     estimate = plan.estimate(timing)
     s = plan.settings
     die = estimate.die
@@ -188,14 +194,19 @@ def plan_text(plan: SweepPlan, timing: InstrumentTiming | None = None) -> str:
     lines += [
         f"settings:  {s.cycles} cycle(s) of write P / read / write AP / read per tile; "
         f"read bias {s.read_voltage_V:g} V, NPLC {s.nplc:g}, {s.batching}-batched reads; "
-        f"write pulses {s.write_voltage_V:g} V x {s.write_width_s:g} s",
+        f"write pulses {s.write_voltage_V:g} V x {s.write_width_s:g} s; "
+        + (f"adaptive re-reads at NPLC {s.precise_nplc:g}" if s.adaptive
+           else "no adaptive re-reads"),
         f"per die:   {estimate.cells_per_die} cells, {die.readings} readings, {die.pulses} "
         f"write pulses",
+        f"station:   {timing.read_channels} read channel(s) reading at the same time, mains "
+        f"{timing.mains_frequency_Hz:g} Hz; one SMU reads at most "
+        f"{timing.max_readings_per_s:,.0f} readings/s (NPLC 0.01)",
         "estimate on real instruments (per die):",
         f"  readings   {format_duration(die.reads_s):>14}  "
         f"({s.nplc:g} NPLC x {1000 / timing.mains_frequency_Hz:g} ms at "
-        f"{timing.mains_frequency_Hz:g} Hz + {1000 * timing.trigger_overhead_s:g} ms trigger "
-        f"overhead each)",
+        f"{timing.mains_frequency_Hz:g} Hz + {1000 * timing.trigger_overhead_s:.3g} ms trigger "
+        f"overhead each, over {timing.read_channels} channel(s))",
         f"  transfers  {format_duration(die.transfers_s):>14}  "
         f"({1e6 * timing.transfer_per_reading_s:g} us per reading)",
         f"  commands   {format_duration(die.commands_s):>14}  "
@@ -203,11 +214,17 @@ def plan_text(plan: SweepPlan, timing: InstrumentTiming | None = None) -> str:
         f"  writes     {format_duration(die.writes_s):>14}  "
         f"(pulse width + {1e6 * timing.pulse_overhead_s:g} us per pulse)",
         f"  checks     {format_duration(die.checks_s):>14}  (contact check and gate leakage)",
+        f"  re-reads   {format_duration(die.rereads_s):>14}  "
+        f"(~{die.reread_cells:.0f} ambiguous cells x {2 * s.cycles} at NPLC {s.precise_nplc:g}, "
+        f"{100 * timing.ambiguous_fraction:g} % of cells expected)",
         f"  prober     {format_duration(die.prober_s):>14}  "
         f"(step {timing.prober_step_s:g} s, contact {timing.contact_s:g} s, "
         f"separate {timing.separate_s:g} s)",
         f"  total      {format_duration(die.total_s):>14}",
         f"estimated duration: {format_duration(estimate.total_s)} for "
         f"{len(plan.to_measure)} dies",
+        f"instrument limit:   {format_duration(estimate.limit_s)} (every reading at "
+        f"{timing.max_readings_per_s:,.0f}/s on each of {timing.read_channels} channel(s), "
+        f"pulses and prober moves only); estimate = {estimate.ratio_to_limit:.2f} x limit",
     ]
     return "\n".join(lines)

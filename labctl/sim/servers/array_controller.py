@@ -19,6 +19,9 @@ import time
 import numpy as np
 
 from labctl.sim.servers.scpi import (
+    DATA_OUT_OF_RANGE,
+    MISSING_PARAMETER,
+    PARAMETER_NOT_ALLOWED,
     SETTINGS_CONFLICT,
     ScpiError,
     ScpiInstrument,
@@ -41,7 +44,13 @@ INPUT_VOLTAGE_RANGE_V = (0.0, 0.5)
 WATCHDOG_RANGE_S = (0.0, 3600.0)
 
 _STATES = {"P": False, "AP": True}
-_SCAN_MODES: dict[str, ScanMode] = {"CELL": "CELL", "ROW": "ROW", "TILE": "TILE", "INFer": "INFER"}
+_SCAN_MODES: dict[str, ScanMode] = {"CELL": "CELL", "ROW": "ROW", "TILE": "TILE", "INFer": "INFER",
+                                    "LIST": "LIST", "BATCh": "BATCH"}
+#: Input vectors the controller's batch memory holds (SCAN:MODE BATCh reads them in turn).
+MAX_BATCH_VECTORS = 1024
+#: Sense groups (one per read channel) and scan-list length the controller accepts.
+MAX_SENSE_GROUPS = 16
+MAX_SCAN_LIST_CELLS = 4096
 
 
 class ArrayControllerInstrument(ScpiInstrument):
@@ -96,13 +105,19 @@ class ArrayControllerInstrument(ScpiInstrument):
         add("ROUTe[:STATe]", self._set_routed, q(lambda: format_bool(self.ctl.routed)))
         add("SCAN:MODE", self._set_scan_mode, q(lambda: self.ctl.scan_mode))
         add("SCAN:RESet", on_set=q(self._rearm))
-        add("SCAN:IDX", on_query=q(lambda: str(self.ctl.scan_index)))
+        add("SCAN:IDX", on_query=self._scan_index)
+        add("SENSe:GROups", self._set_sense_groups, q(lambda: str(self.ctl.sense_groups)))
+        add("SCAN:LIST", on_set=self._set_scan_list)
+        add("SCAN:LIST:COUNt", on_query=q(self._scan_list_count))
         add(
             "INPut:VOLTage",
             self._set_input_voltage,
             q(lambda: format_float(self.ctl.input_voltage_V)),
         )
         add("INPut[:BITS]", self._set_inputs, q(self._input_bits))
+        add("INPut:BATCh[:APPend]", on_set=self._append_batch)
+        add("INPut:BATCh:CLEar", on_set=q(self._clear_batch))
+        add("INPut:BATCh:COUNt", on_query=q(lambda: str(self.state.batch_size())))
         add("DESELect", on_set=q(self._deselect))
         add("WDOG", self._set_watchdog, q(lambda: format_float(self.watchdog_s)))
         add("WDOG:KICK", on_set=q(lambda: None))  # feeding is done for every line
@@ -133,6 +148,18 @@ class ArrayControllerInstrument(ScpiInstrument):
             deadline = self._watchdog_deadline
             if deadline is None:
                 return
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                time.sleep(min(remaining, 0.05))
+                continue
+            with self.lock:
+                deadline = self._watchdog_deadline
+                if deadline is None or deadline > time.monotonic():
+                    continue  # fed or disarmed meanwhile
+                self._deselect()
+                self.watchdog_trips += 1
+                self.watchdog_s, self._watchdog_deadline = 0.0, None
+            return
 
     # --- geometry and selection -----------------------------------------------------------------
     def _geometry(self, params: list[str]) -> str:
@@ -147,6 +174,8 @@ class ArrayControllerInstrument(ScpiInstrument):
         if tile != self.ctl.tile:
             self.ctl.tile, self.ctl.row, self.ctl.col = tile, 0, 0
             self.ctl.input_bits = None
+            self.ctl.input_batch = None
+            self.ctl.scan_list = None
         self._rearm()
 
     def _set_row(self, params: list[str]) -> None:
@@ -170,6 +199,38 @@ class ArrayControllerInstrument(ScpiInstrument):
 
     def _rearm(self) -> None:
         self.ctl.scan_index = 0
+        self.ctl.channel_scan_index.clear()
+        self.ctl.group_readings.clear()
+
+    # --- sense groups and scan lists (parallel and adaptive reads) ------------------------------
+    def _scan_index(self, params: list[str]) -> str:
+        """``SCAN:IDX? [<channel 1 ... 16>]``: the index the channel's next trigger reads."""
+        expect_params(params, 0, 1)
+        channel = parse_int(params[0], 1, MAX_SENSE_GROUPS) - 1 if params else 0
+        if channel == 0:
+            return str(self.ctl.scan_index)
+        return str(self.ctl.channel_scan_index.get(channel, 0))
+
+    def _set_sense_groups(self, params: list[str]) -> None:
+        expect_params(params, 1)
+        self.ctl.sense_groups = parse_int(params[0], 1, MAX_SENSE_GROUPS)
+        self._rearm()
+
+    def _set_scan_list(self, params: list[str]) -> None:
+        """``SCAN:LIST r1,c1,r2,c2,...``: the cells of a LIST scan (of the selected tile)."""
+        if not params or len(params) % 2:
+            raise ScpiError(MISSING_PARAMETER, "expected row,column pairs")
+        if len(params) > 2 * MAX_SCAN_LIST_CELLS:
+            raise ScpiError(PARAMETER_NOT_ALLOWED, f"at most {MAX_SCAN_LIST_CELLS} cells")
+        rows, cols = self.state.tile_shape()
+        values = [parse_int(p, 0, (rows if k % 2 == 0 else cols) - 1)
+                  for k, p in enumerate(params)]
+        pairs = np.array(values, dtype=np.intp).reshape(-1, 2)
+        self.ctl.scan_list = (pairs[:, 0].copy(), pairs[:, 1].copy())
+        self._rearm()
+
+    def _scan_list_count(self) -> str:
+        return str(0 if self.ctl.scan_list is None else self.ctl.scan_list[0].size)
 
     def _deselect(self) -> None:
         """Safe state: routing off, scan CELL, inputs cleared, pulse amplitude 0."""
@@ -178,7 +239,10 @@ class ArrayControllerInstrument(ScpiInstrument):
         ctl.scan_mode = "CELL"
         ctl.scan_index = 0
         ctl.input_bits = None
+        ctl.input_batch = None
         ctl.pulse_amplitude_V = 0.0
+        ctl.sense_groups = 1
+        ctl.channel_scan_index.clear()
 
     # --- pulses ---------------------------------------------------------------------------------
     def _set_amplitude(self, params: list[str]) -> None:
@@ -220,6 +284,22 @@ class ArrayControllerInstrument(ScpiInstrument):
         expect_params(params, 1)
         bits = parse_bits(params[0], self.state.tile_shape()[0])
         self.ctl.input_bits = np.array(bits, dtype=bool)
+
+    def _append_batch(self, params: list[str]) -> None:
+        """Append input vectors (one parameter each, `rows` bits) to the batch; the whole
+        command is refused if any is malformed or the batch would exceed MAX_BATCH_VECTORS."""
+        expect_params(params, 1, MAX_BATCH_VECTORS)
+        rows = self.state.tile_shape()[0]
+        vectors = np.array([parse_bits(p, rows) for p in params], dtype=bool)
+        if self.state.batch_size() + len(vectors) > MAX_BATCH_VECTORS:
+            raise ScpiError(DATA_OUT_OF_RANGE, f"batch holds at most {MAX_BATCH_VECTORS} vectors")
+        batch = self.ctl.input_batch
+        self.ctl.input_batch = vectors if batch is None else np.concatenate([batch, vectors])
+        self._rearm()
+
+    def _clear_batch(self) -> None:
+        self.ctl.input_batch = None
+        self._rearm()
 
     def _input_bits(self) -> str:
         return "".join("1" if bit else "0" for bit in self.state.input_bits())

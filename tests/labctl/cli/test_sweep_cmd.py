@@ -37,7 +37,8 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path: Path,
     assert main([*SIM, "--out", str(out), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "36 selected, 0 already complete, 36 to measure" in text
-    assert "0.1 NPLC x 20 ms at 50 Hz" in text
+    assert "0.01 NPLC x 20 ms at 50 Hz" in text and "over 4 channel(s)" in text
+    assert "instrument limit:" in text and "adaptive re-reads at NPLC 1" in text
     assert "per die:   20600 cells, 82400 readings" in text
     assert "estimated duration: " in text
     assert tree(tmp_path) == {}
@@ -215,10 +216,10 @@ def test_station_file_run_and_sigterm_stop(tmp_path: Path, capsys: pytest.Captur
     """`--station FILE` reaches the instruments named in the file; SIGTERM stops cleanly after
     the current step: the die in progress is marked aborted, exit status 130, resumable."""
     out = tmp_path / "wafer.h5"
-    with start_sim_station(seed=5) as sim:
+    with start_sim_station(seed=5, read_channels=4) as sim:
         text = SIM_STATION_FILE.read_text()
-        for role in ("prober", "read_smu", "gate_smu", "controller"):
-            port = sim.resources[role].split("::")[2]
+        for role, resource in [*sim.resources.items(), *sim.read_channel_resources.items()]:
+            port = resource.split("::")[2]
             text = text.replace(_sim_toml_resource(role), f"TCPIP::127.0.0.1::{port}::SOCKET")
         station_file = tmp_path / "bench.toml"
         station_file.write_text(text)
@@ -250,5 +251,6 @@ def test_station_file_run_and_sigterm_stop(tmp_path: Path, capsys: pytest.Captur
 
 
 def _sim_toml_resource(role: str) -> str:
-    ports = {"prober": 15000, "read_smu": 15001, "gate_smu": 15002, "controller": 15003}
+    ports = {"prober": 15000, "read_smu": 15001, "gate_smu": 15002, "controller": 15003,
+             "read_smu_2": 15004, "read_smu_3": 15005, "read_smu_4": 15006}
     return f"TCPIP::127.0.0.1::{ports[role]}::SOCKET"

@@ -115,7 +115,7 @@ def _read_lines(stream, lines: queue.Queue) -> None:
 
 
 def test_cli_serve_prints_resources_and_stops_on_sigint():
-    base = free_port_base()
+    base = free_port_base(7)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [
@@ -138,11 +138,12 @@ def test_cli_serve_prints_resources_and_stops_on_sigint():
     reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
     reader.start()
     try:
-        printed = [lines.get(timeout=60) for _ in range(5)]
+        printed = [lines.get(timeout=60) for _ in range(8)]
         resources = [line.split()[1] for line in printed[1:]]
         roles = [line.split()[0] for line in printed[1:]]
-        assert roles == list(ROLES)
-        assert resources == [f"TCPIP::127.0.0.1::{base + i}::SOCKET" for i in range(4)]
+        # The four roles, then the extra read channels of data/stations/sim.toml.
+        assert roles == [*ROLES, "read_smu_2", "read_smu_3", "read_smu_4"]
+        assert resources == [f"TCPIP::127.0.0.1::{base + i}::SOCKET" for i in range(7)]
         client = RawClient(resources[0])
         assert client.query("*IDN?").startswith("FormFactor")
         client.close()

@@ -33,7 +33,7 @@ def _config(resources: dict[str, str], timeout_s: float = 0.3) -> StationConfig:
         role: InstrumentConfig(role, ROLE_DRIVERS[role], resources[role], timeout_s)
         for role in ROLE_DRIVERS
     }
-    return replace(base, instruments=instruments)
+    return replace(base, instruments=instruments, read_channels=())
 
 
 def test_connect_and_identify_over_tcp() -> None:

@@ -42,7 +42,8 @@ def test_si_names_say_what_is_measured_and_what_the_station_defaults() -> None:
     assert spec["write_width"].field == "write_width_s"
     assert spec["max_gate_leakage"].field == "max_gate_leakage_A"
     assert [s.name for s in spec if s.measured] == [
-        "cycles", "read_voltage", "write_voltage", "write_width", "nplc", "batching"]
+        "cycles", "read_voltage", "write_voltage", "write_width", "nplc", "batching",
+        "adaptive", "precise_nplc"]
     assert [s.name for s in spec if s.station_default] == [
         "read_voltage", "write_voltage", "write_width"]
 
