@@ -1,24 +1,25 @@
-"""`labctl inspect WAFER.h5 [--json]`: per-die status, yield, defect counts and medians."""
+"""`labctl inspect --wafer FILE [--json]`: per-die status, yield, defect counts and medians."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from labctl.reports.summary import DEFECT_NAMES, DieSummary, WaferSummary, summarize_wafer
-from labctl.store.layout import DieStatus
-from labctl.store.reader import open_wafer
+from labctl.cli.commands import add_command
+from labctl.cli.options import add_wafer_option
+
+if TYPE_CHECKING:
+    from labctl.reports.summary import DieSummary, WaferSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "inspect",
-        help="print a wafer file's per-die summary",
+    parser = add_command(
+        subparsers, "inspect",
         description="Print each die's status, yield, defect counts and median R_P, R_AP, TMR. "
         "The file may be read while a sweep is still writing it.",
     )
-    parser.add_argument("wafer", type=Path, metavar="WAFER.h5", help="wafer file to read")
+    add_wafer_option(parser, positional_alias=True)
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object (stable schema) instead"
     )
@@ -26,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from labctl.reports.summary import summarize_wafer
+    from labctl.store.reader import open_wafer
+
     with open_wafer(args.wafer) as reader:
         summary = summarize_wafer(reader)
     if args.json:
@@ -37,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
 def format_summary(summary: WaferSummary) -> str:
     """Human-readable table: a header line, status counts, one line per die."""
+    from labctl.reports.summary import DEFECT_NAMES
+    from labctl.store.layout import DieStatus
+
     counts = ", ".join(
         f"{summary.count(status)} {status.value}" for status in DieStatus if summary.count(status)
     )
@@ -54,6 +61,8 @@ def format_summary(summary: WaferSummary) -> str:
 
 
 def _die_line(die: DieSummary) -> str:
+    from labctl.reports.summary import DEFECT_NAMES
+
     head = f"{die.name:<10} {die.status.value:<9}"
     s = die.stats
     if s is None:

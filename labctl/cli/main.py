@@ -1,76 +1,48 @@
 """Entry point of the `labctl` console script.
 
 Each sub-command module exposes ``register(subparsers)``, which adds its parser and sets
-``func`` to a handler ``(args) -> int``. Handlers raise :class:`LabctlError` for anything the user
-can fix; it is printed as one line and the exit status is 2.
+``func`` to a handler ``(args) -> int``; only the module of the command being run is imported
+(:mod:`labctl.cli.parser`), and handlers import their heavy dependencies themselves, so
+``labctl --help`` stays fast. Shared options are checked once (:mod:`labctl.cli.options`)
+before the handler runs. Anything the user can fix (a usage error, a :class:`LabctlError`) is
+printed as one line and the exit status is 2.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
-from labctl import __version__
+from labctl.cli.parser import UsageError, build_parser
 from labctl.core.errors import LabctlError
 
-#: Sub-command modules, imported lazily so that `labctl --help` stays fast. A module that
-#: does not exist yet (work in progress) is skipped.
-COMMAND_MODULES = (
-    "labctl.cli.sim_cmd",
-    "labctl.cli.station_cmd",
-    "labctl.cli.tour_cmd",
-    "labctl.cli.program_cmd",
-    "labctl.cli.validate_cmd",
-    "labctl.cli.reproduce_cmd",
-    "labctl.cli.sweep_cmd",
-    "labctl.cli.inspect_cmd",
-    "labctl.cli.report_cmd",
-    "labctl.cli.train_cmd",
-    "labctl.cli.gui_cmd",
-    "labctl.cli.study_cmd",
-)
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="labctl",
-        description="Probe-station control, MTJ die characterisation and hardware-aware training.",
-    )
-    parser.add_argument("--version", action="version", version=f"labctl {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(subparsers)
-    return parser
+def _error(message: str) -> int:
+    print(f"labctl: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:  # PyMeasure warns about its optional extras (ZMQ) on import
-        logging.getLogger("pymeasure").setLevel(logging.ERROR)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return _error(str(exc))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from labctl.cli.options import check_shared
+    from labctl.services.console import logging_to_console
+
     try:
-        return int(args.func(args))
+        with logging_to_console(getattr(args, "verbose", False), getattr(args, "log_file", None)):
+            check_shared(args)
+            return int(args.func(args))
     except LabctlError as exc:
-        message = " ".join(str(exc).split("\n")) or type(exc).__name__
-        print(f"labctl: error: {message}", file=sys.stderr)
-        return 2
+        return _error(str(exc) or type(exc).__name__)
+    except OSError as exc:  # the log file, or an output the checks could not foresee
+        return _error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     except KeyboardInterrupt:
         print("labctl: interrupted", file=sys.stderr)
         return 130

@@ -1,49 +1,137 @@
-"""`labctl station check`: connect to every instrument of a station and report what answers."""
+"""`labctl station check`: connect to every instrument of a station and report what answers.
+
+Each instrument is opened and identified on its own, so one that fails does not hide the others:
+every instrument gets a line, each failure the fix for it (a missing VISA backend, a wrong
+resource string, a timeout ...). When all of them answer, their state is read through a
+read-only station session. Nothing is moved or switched. Exit status 2 if any failed.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from labctl.cli.commands import add_command
 from labctl.cli.station_source import add_station_options, station_source
-from labctl.core.roles import Role
-from labctl.services.station_session import station_session
-from labctl.station.config import StationConfig
+from labctl.core.errors import InstrumentError, LabctlError
+
+if TYPE_CHECKING:
+    from labctl.station.config import InstrumentConfig, StationConfig
+
+
+@dataclass
+class Row:
+    """One instrument's line of the report."""
+
+    key: str
+    resource: str
+    identity: str = ""
+    status: str = ""
+    error: str | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("station", help="probe-station set-up and checks")
+    parser = add_command(subparsers, "station")
     actions = parser.add_subparsers(dest="station_action", metavar="ACTION", required=True)
     check = actions.add_parser(
         "check",
         help="connect, identify each instrument and report its state",
         description="Connect to every instrument of the station, identify it and report its "
-        "role, VISA resource, identification and state. Nothing is moved or switched.",
+        "role, VISA resource, identification and state, and for each one that fails, why and "
+        "what to do. Nothing is moved or switched. Exit status 2 if any instrument failed.",
     )
     add_station_options(check)
     check.set_defaults(func=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Print one line per instrument; exit status 1 if any status query failed."""
-    with station_session(station_source(args), "station check", read_only=True) as station:
-        config = station.config
-        identities = station.identify()
-        status = station.status()
-    print(_report(config, identities, status))
-    return 1 if any(text.startswith("error:") for text in status.values()) else 0
+    """Print one line per instrument (and a fix under each failure); exit status 2 if any
+    instrument could not be opened, identified or queried."""
+    from labctl.services.station_lock import StationLock
+
+    source = station_source(args)
+    with source.open() as config:
+        with StationLock(config, "station check"):
+            rows = [_probe(config, instrument) for instrument in _instruments(config)]
+        if not any(row.error for row in rows):
+            _add_status(config, rows, external=not source.simulated)
+    print(_report(config, rows))
+    failed = [row.key for row in rows if row.error]
+    if failed:
+        raise LabctlError(f"{len(failed)} of {len(rows)} instruments failed the check: "
+                          f"{', '.join(failed)} (fixes above)")
+    return 0
 
 
-def _report(config: StationConfig, identities: Mapping[Role, str],
-            status: Mapping[Role, str]) -> str:
-    rows = [("ROLE", "RESOURCE", "IDN", "STATUS")]
-    for role, instrument in config.instruments.items():
-        rows.append((str(role), instrument.resource, identities.get(role, ""),
-                     status.get(role, "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"station {config.name}: {len(config.instruments)} instruments"]
+def _add_status(config: StationConfig, rows: list[Row], external: bool) -> None:
+    """Identities and states of a station whose every instrument answered, read through a
+    read-only session (the station lock held, nothing switched)."""
+    from labctl.services.station_session import config_session
+
+    try:
+        with config_session(config, "station check", read_only=True,
+                            external=external) as station:
+            identities = {str(role): idn for role, idn in station.identify().items()}
+            status = {str(role): text for role, text in station.status().items()}
+    except InstrumentError as exc:  # lost between the two passes
+        rows[0].error = str(exc)
+        return
     for row in rows:
-        cells = [text.ljust(width) for text, width in zip(row[:3], widths, strict=True)]
-        lines.append("  ".join([*cells, row[3]]).rstrip())
-    return "\n".join(lines)
+        row.identity = identities.get(row.key, row.identity)
+        row.status = status.get(row.key, "")
+        if row.status.startswith("error:"):
+            row.error = row.status.removeprefix("error:").strip()
 
+
+def _instruments(config: StationConfig) -> list[InstrumentConfig]:
+    return [*config.instruments.values(), *config.read_channels]
+
+
+def _key(instrument: InstrumentConfig) -> str:
+    return str(getattr(instrument, "key", None) or instrument.role)
+
+
+def _probe(config: StationConfig, instrument: InstrumentConfig) -> Row:
+    """Open ``instrument`` alone, identify it, close it; the failure, if any, in the row."""
+    from drivers.terminations import with_line_terminations
+    from labctl.station.connection import DRIVER_CLASSES, verified_identity
+    from labctl.station.transport import RoleAdapter
+    from labctl.station.visa_errors import open_kwargs
+
+    row = Row(_key(instrument), instrument.resource)
+    adapter = None
+    try:
+        adapter = RoleAdapter(
+            instrument.role, instrument.resource, config.visa_library, key=row.key,
+            **open_kwargs(instrument.resource, with_line_terminations(
+                {"timeout": round(instrument.timeout_s * 1000)})),
+        )
+        row.identity = verified_identity(DRIVER_CLASSES[instrument.driver](adapter))
+    except LabctlError as exc:
+        row.error = str(exc)
+    finally:
+        if adapter is not None:
+            try:
+                adapter.close()
+            except Exception as exc:  # closing is best effort
+                row.error = row.error or f"{row.key}: closing: {exc}"
+    return row
+
+
+def _report(config: StationConfig, rows: list[Row]) -> str:
+    from labctl.station.visa_errors import failure_fix
+
+    table = [("ROLE", "RESOURCE", "IDN", "STATUS")]
+    table += [(row.key, row.resource, row.identity, row.status if not row.error else "FAILED")
+              for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(3)]
+    lines = [f"station {config.name}: {len(rows)} instruments"]
+    for i, line in enumerate(table):
+        cells = [text.ljust(width) for text, width in zip(line[:3], widths, strict=True)]
+        lines.append("  ".join([*cells, line[3]]).rstrip())
+        row = rows[i - 1] if i else None
+        if row is not None and row.error:
+            lines.append(f"    error: {row.error}")
+            lines.append(f"    fix:   {failure_fix(row.error)}")
+    return "\n".join(lines)

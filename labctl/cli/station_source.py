@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from labctl.cli.options import seed
 from labctl.core.errors import ConfigError
 from labctl.services.station_source import DEFAULT_SIM_SEED, StationSource
 
@@ -19,14 +20,26 @@ def add_source_options(parser: argparse.ArgumentParser, required: bool = True) -
         "--sim", action="store_true", help="use the embedded simulated station (virtual wafer)"
     )
     source.add_argument("--station", type=Path, metavar="FILE", help="station TOML file")
+    parser.add_argument(
+        "--sim-params", type=Path, default=None, metavar="FILE",
+        help="simulator parameters (TOML, only with --sim; every key and its default: "
+        "data/sim-params/example.toml; unknown keys and out-of-range values are refused)",
+    )
+
+
+def simulator_source(args: argparse.Namespace, seed: int, faults: str | None = None
+                     ) -> StationSource:
+    """The simulated station of ``seed`` with the ``--sim-params`` file parsed (once, here)."""
+    return StationSource.simulator(seed, faults, getattr(args, "sim_params", None))
 
 
 def add_station_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """Add ``--sim`` / ``--station FILE``, ``--seed`` and ``--faults``."""
     add_source_options(parser, required)
     parser.add_argument(
-        "--seed", type=int, default=None,
-        help=f"seed of the simulated wafer (only with --sim; default {DEFAULT_SIM_SEED})",
+        "--seed", type=seed, default=None, metavar="N",
+        help="seed of the simulated wafer (only with --sim; default: the one the wafer file "
+        f"measured, else {DEFAULT_SIM_SEED})",
     )
     parser.add_argument(
         "--faults", default=None, metavar="SPEC",
@@ -44,9 +57,11 @@ def optional_station_source(args: argparse.Namespace) -> StationSource | None:
     faults = getattr(args, "faults", None)
     if faults is not None and not args.sim:
         raise ConfigError("--faults only applies with --sim")
+    if getattr(args, "sim_params", None) is not None and not args.sim:
+        raise ConfigError("--sim-params only applies with --sim")
     if args.sim:
-        return StationSource.simulator(DEFAULT_SIM_SEED if args.seed is None else args.seed,
-                                       faults)
+        return simulator_source(args, DEFAULT_SIM_SEED if args.seed is None else args.seed,
+                                faults)
     if args.station is not None:
         return StationSource.from_file(args.station)
     return None
@@ -65,5 +80,6 @@ def station_cli_args(source: StationSource | None) -> list[str]:
     if source is None:
         return []
     if source.station_file is None:
-        return ["--sim", "--seed", str(source.sim_seed)]
+        params = ["--sim-params", str(source.sim_params_file)] if source.sim_params_file else []
+        return ["--sim", "--seed", str(source.sim_seed), *params]
     return ["--station", str(source.station_file)]

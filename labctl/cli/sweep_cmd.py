@@ -1,6 +1,6 @@
 """`labctl sweep`: characterise the dies of a wafer into one resumable HDF5 file.
 
-``labctl sweep (--sim [--seed N] [--faults SPEC] | --station FILE) --out WAFER.h5
+``labctl sweep (--sim [--seed N] [--faults SPEC] | --station FILE) --out FILE
 [--dies all|die_03_00,...] [--resume] [--dry-run]`` plus one option per sweep setting, generated
 from the sweep procedure's Parameters (labctl.services.sweep.spec). Progress goes to stderr, the
 summary to stdout, and everything to the log file WAFER.h5.log beside the data.
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
+from labctl.cli.commands import add_command
+from labctl.cli.options import add_out_option, sim_seed_from
 from labctl.cli.station_source import add_station_options, station_source
 from labctl.services.sweep.spec import SweepSetting, SweepSpec, sweep_spec
 
@@ -23,16 +24,16 @@ FLAG_ALIASES: dict[str, tuple[str, ...]] = {"retry_attempts": ("--retries",)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sweep",
-        help="characterise wafer dies into a resumable HDF5 file",
+    parser = add_command(
+        subparsers, "sweep",
         description="Step through the selected dies, contact, check, characterise every cell "
-        "(R_P, R_AP, TMR, defect class) and record each die in WAFER.h5. Ctrl-C or SIGTERM "
-        "stops cleanly after the current row; --resume finishes the file later.",
+        "(R_P, R_AP, TMR, defect class) and record each die in the wafer file FILE. Ctrl-C or "
+        "SIGTERM stops cleanly after the current row; --resume finishes the file later.",
     )
     add_station_options(parser)
-    parser.add_argument("--out", type=Path, required=True, metavar="WAFER.h5",
-                        help="wafer file to create (or to finish with --resume)")
+    add_out_option(parser, "file", "wafer file to create (or to finish with --resume); its "
+                   "log is written beside it, FILE.log")
+    sim_seed_from(parser, "out")  # --resume --sim: the wafer the file measured
     parser.add_argument("--dies", default=None, metavar="all|die_03_00,...",
                         help="dies to measure, in wafer-map order (default: all 36; with "
                         "--resume, the file's own selection)")

@@ -1,4 +1,4 @@
-"""`labctl station tour`: a short, safe walk over one die, the first thing to run on a new bench.
+"""`labctl tour`: a short, safe walk over one die, the first thing to run on a new bench.
 
 It steps to a die, contacts, writes a tile to P then to AP, reads it back with batched reads and
 prints the medians, then returns the station to its safe state (on every exit path).
@@ -8,33 +8,33 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
+from labctl.cli.commands import add_command
+from labctl.cli.options import count, die
 from labctl.cli.station_source import add_station_options, station_source
-from labctl.core.errors import ConfigError
 from labctl.core.wafer_map import parse_die_name
-from labctl.services.station_session import station_session
-from labctl.station import array_ops
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "tour",
-        help="step to one die, write and read a tile, print a summary",
+    parser = add_command(
+        subparsers, "tour",
         description="A short, safe tour of the station: step to a die, contact, write tile 0 to "
         "P and AP, read it back (batched) and print median resistances and TMR.",
     )
     add_station_options(parser)
-    parser.add_argument("--die", default="die_03_00", help="die to visit (default die_03_00)")
-    parser.add_argument("--tile", type=int, default=0, help="tile to read (default 0)")
+    parser.add_argument("--die", type=die, default="die_03_00", metavar="NAME",
+                        help="die of the wafer map to visit (default die_03_00)")
+    parser.add_argument("--tile", type=count, default=0, metavar="N",
+                        help="tile to read (default 0)")
     parser.set_defaults(func=run_tour)
 
 
 def run_tour(args: argparse.Namespace) -> int:
-    try:
-        col, row = parse_die_name(args.die)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    import numpy as np
+
+    from labctl.services.station_session import station_session
+    from labctl.station import array_ops
+
+    col, row = parse_die_name(args.die)  # on the wafer map: checked while parsing
     with station_session(station_source(args), "tour") as station:
         for role, idn in station.identify().items():
             print(f"{role:<11} {idn}")

@@ -6,19 +6,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from labctl.cli.commands import add_command
+from labctl.cli.options import (
+    add_out_option,
+    add_seed_option,
+    add_wafer_option,
+    count,
+    die,
+    percent,
+    positive,
+)
 from labctl.core.errors import ConfigError, LabctlError
+from labctl.services.console import format_percent
 
 MODES = ("ideal", "unaware", "hardware-aware", "statistics-aware", "all")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    train = subparsers.add_parser(
-        "train",
-        help="train binary networks for the dies of a wafer file",
+    train = add_command(
+        subparsers, "train",
         description=(
             "Train (or evaluate, for unaware) one mode on the complete dies of WAFER.h5 and "
             "write weights and summary.json to DIR. Prerequisites (ideal weights for unaware "
@@ -27,17 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     train.add_argument("--mode", required=True, choices=MODES, help="training mode")
-    train.add_argument("--wafer", required=True, type=Path, help="HDF5 wafer file")
-    train.add_argument("--die", help="hardware-aware: train only this die (e.g. die_03_00)")
-    train.add_argument("--out", required=True, type=Path, help="output folder")
+    add_wafer_option(train, help="wafer file whose complete dies are trained for")
+    train.add_argument("--die", type=die, metavar="NAME",
+                       help="hardware-aware: train only this die (e.g. die_03_00)")
+    add_out_option(train, "dir", "output folder: weights and summary.json")
     train.add_argument("--epochs", type=float, help="epochs of the chosen training mode")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed_option(train, "random seed (default 0)", default=0)
     train.add_argument(
         "--quick", action="store_true", help="smoke-test preset: few epochs, subset of MNIST"
     )
     train.add_argument(
         "--virtual-dies",
-        type=int,
+        type=count, metavar="N",
         help="virtual dies for each solution's sensitivity (default 1000, --quick 200)",
     )
     train.add_argument(
@@ -48,29 +58,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--threads",
-        type=int,
+        type=positive, metavar="N",
         default=2,
         help="torch threads for evaluation (default 2; training steps use 1)",
     )
     train.set_defaults(func=run_train)
 
-    evaluate = subparsers.add_parser(
-        "evaluate",
-        help="test error of weights on the dies of a wafer file",
+    evaluate = add_command(
+        subparsers, "evaluate",
         description=(
             "Error on the 10 000 MNIST test images of weights W on every complete die of "
             "WAFER.h5 (W a folder of per-die hardware-aware weights: each on its own die), "
             "optionally also on N virtual dies drawn from the wafer's statistics."
         ),
     )
-    evaluate.add_argument("--weights", required=True, type=Path, help="weight file or folder")
-    evaluate.add_argument("--wafer", required=True, type=Path, help="HDF5 wafer file")
-    evaluate.add_argument("--virtual-dies", type=int, default=0, help="number of virtual dies")
+    evaluate.add_argument("--weights", required=True, type=Path, metavar="W",
+                          help="weight file (.safetensors) or folder of per-die weights")
+    add_wafer_option(evaluate, help="wafer file whose complete dies are evaluated")
+    evaluate.add_argument("--virtual-dies", type=count, default=0, metavar="N",
+                          help="number of virtual dies (default 0)")
     evaluate.add_argument(
-        "--threshold", type=float, default=None, help="yield threshold on the error (0.15)"
+        "--threshold", type=percent, default=None, metavar="PERCENT",
+        help="yield threshold on the test error, in %% (default 15)",
     )
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print one JSON object (errors as fractions)")
+    evaluate.add_argument("--threads", type=positive, default=2, metavar="N",
+                          help="torch threads (default 2)")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -89,8 +103,6 @@ def _options(args: argparse.Namespace) -> Any:
     virtual = args.virtual_dies
     if virtual is None:
         virtual = 200 if args.quick else 1000
-    if virtual < 0:
-        raise ConfigError("--virtual-dies must be >= 0")
     return PipelineOptions(config=config, virtual_dies=virtual)
 
 
@@ -100,38 +112,43 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.die is not None and args.mode != "hardware-aware":
         raise ConfigError("--die applies to --mode hardware-aware only")
+    from labctl.services.console import Steps
+
     options = _options(args)
     wafer = read_wafer_maps(args.wafer)
     if args.die is not None:
         wafer.die(args.die)
-    run = TrainingRun(wafer, args.out, options, progress=lambda m: print(m, file=sys.stderr))
     modes = MODE_ORDER if args.mode == "all" else (args.mode,)
-    summary = run.run(modes, die=args.die)
+    with Steps() as steps:
+        run = TrainingRun(wafer, args.out, options, progress=steps.step)
+        summary = run.run(modes, die=args.die)
     print(format_summary(summary, modes))
     print(f"weights and summary.json in {args.out}")
     return 0
 
 
 def format_summary(summary: dict[str, Any], modes: tuple[str, ...]) -> str:
-    """Baseline and per-mode mean/std/yield as a small text table."""
+    """Baseline and per-mode mean/std/yield (percent) as a small text table."""
     baseline = summary.get("baseline_error")
-    lines = [f"{'mode':<18} {'mean error':>10} {'std':>8} {'yield':>6} {'gap':>8}"]
+    lines = [f"{'mode':<18} {'mean error':>10} {'std':>8} {'yield':>8} {'gap':>9}"]
     if baseline is not None:
-        lines.append(f"{'ideal (baseline)':<18} {baseline:>10.4f}")
+        lines.append(f"{'ideal (baseline)':<18} {format_percent(baseline):>10}")
     for mode in modes:
         entry = summary.get("modes", {}).get(mode)
         if not entry:
             continue
         dies = entry["dies"]
-        gap = f"{dies['mean'] - baseline:+8.4f}" if baseline is not None else ""
+        gap = f"{100 * (dies['mean'] - baseline):+7.2f} pt" if baseline is not None else ""
         lines.append(
-            f"{mode:<18} {dies['mean']:>10.4f} {dies['std']:>8.4f} {dies['yield']:>6.2f} {gap}"
+            f"{mode:<18} {format_percent(dies['mean']):>10} {format_percent(dies['std']):>8} "
+            f"{format_percent(dies['yield'], 1):>8} {gap:>9}"
         )
         virtual = entry.get("virtual_dies")
         if virtual:
             lines.append(
-                f"{'  virtual dies':<18} {virtual['mean']:>10.4f} {virtual['std']:>8.4f} "
-                f"{virtual['yield']:>6.2f}   (n = {virtual['n']})"
+                f"{'  virtual dies':<18} {format_percent(virtual['mean']):>10} "
+                f"{format_percent(virtual['std']):>8} {format_percent(virtual['yield'], 1):>8}"
+                f"   (n = {virtual['n']})"
             )
     return "\n".join(lines)
 
@@ -139,18 +156,18 @@ def format_summary(summary: dict[str, Any], modes: tuple[str, ...]) -> str:
 def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
+    from labctl.services.console import Steps
     from labctl.training.evaluate import DEFAULT_YIELD_THRESHOLD
 
     torch.set_num_threads(args.threads)
-    threshold = DEFAULT_YIELD_THRESHOLD if args.threshold is None else args.threshold
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError("--threshold must lie between 0 and 1")
-    if args.virtual_dies < 0:
-        raise ConfigError("--virtual-dies must be >= 0")
-    if args.weights.is_dir():
-        result = _evaluate_per_die_folder(args, threshold)
-    else:
-        result = _evaluate_file(args, threshold)
+    threshold = DEFAULT_YIELD_THRESHOLD if args.threshold is None else args.threshold / 100
+    if not args.weights.exists():
+        raise LabctlError(f"weights not found: {args.weights}")
+    with Steps() as steps:
+        if args.weights.is_dir():
+            result = _evaluate_per_die_folder(args, threshold, steps)
+        else:
+            result = _evaluate_file(args, threshold, steps)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -158,7 +175,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]:
+def _evaluate_file(args: argparse.Namespace, threshold: float, steps: Any) -> dict[str, Any]:
     from labctl.training.crossbar import die_responses
     from labctl.training.evaluate import evaluate_dies, evaluate_virtual_dies
     from labctl.training.network import check_layers_fit
@@ -169,12 +186,14 @@ def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]
     from labctl.training.wafer_maps import read_wafer_maps
     from labctl.training.weights_io import load_weights
 
+    steps.step(f"reading {args.weights} and {args.wafer}")
     net, metadata = load_weights(args.weights)
     routing = routing_from_metadata(metadata.routing, net.layer_sizes)
     wafer = read_wafer_maps(args.wafer)
     check_layers_fit(net.layer_sizes, wafer.dies[0].tile_shapes)
     data = _data_for(metadata)
     responses = apply_routing(routing, die_responses(wafer.dies))
+    steps.step(f"evaluating on {len(wafer.names)} dies x {len(data.test_y)} test images")
     evaluation = evaluate_dies(net, data.test_x, data.test_y, responses, wafer.names)
     result: dict[str, Any] = {
         "weights": str(args.weights),
@@ -185,6 +204,7 @@ def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]
         "dies": evaluation.to_dict(threshold),
     }
     if args.virtual_dies:
+        steps.step(f"evaluating on {args.virtual_dies} virtual dies")
         sampler = DieSampler(wafer_statistics(wafer.dies), seed=metadata.seed + EVAL_SAMPLER_SEED)
         priority = routing if isinstance(routing, RoutingPriority) else None
         virtual = evaluate_virtual_dies(
@@ -200,7 +220,8 @@ def _evaluate_file(args: argparse.Namespace, threshold: float) -> dict[str, Any]
     return result
 
 
-def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float) -> dict[str, Any]:
+def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float,
+                             steps: Any) -> dict[str, Any]:
     import numpy as np
 
     from labctl.training.crossbar import TileResponse, die_responses
@@ -210,6 +231,7 @@ def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float) -> dict
     from labctl.training.wafer_maps import read_wafer_maps
     from labctl.training.weights_io import load_weights
 
+    steps.step(f"reading {args.weights} and {args.wafer}")
     files = sorted(args.weights.glob("*.safetensors"))
     if not files:
         raise LabctlError(f"{args.weights}: no .safetensors weight files in this folder")
@@ -227,6 +249,7 @@ def _evaluate_per_die_folder(args: argparse.Namespace, threshold: float) -> dict
         routing = routing_from_metadata(meta.routing, net.layer_sizes)
         per_die.append(apply_routing(routing, die_responses([wafer.die(name)])))
     responses = [TileResponse.concatenate([r[k] for r in per_die]) for k in range(len(per_die[0]))]
+    steps.step(f"evaluating on {len(names)} dies, each with its own weights")
     errors, losses = die_errors(stacked, data.test_x, data.test_y, responses)
     evaluation = Evaluation(tuple(names), np.asarray(errors), np.asarray(losses))
     return {
@@ -248,19 +271,21 @@ def _data_for(metadata: Any) -> Any:
 
 def _format_evaluation(result: dict[str, Any]) -> str:
     dies = result["dies"]
-    lines = [f"{result['weights']} ({result['mode']}) on {result['wafer']}", "die         error"]
-    lines += [f"{name:<11} {error:.4f}" for name, error in dies["per_die"].items()]
+    p = format_percent
+    lines = [f"{result['weights']} ({result['mode']}) on {result['wafer']}",
+             "die             error"]
+    lines += [f"{name:<11} {p(error):>9}" for name, error in dies["per_die"].items()]
     lines.append(
-        f"mean {dies['mean']:.4f}  std {dies['std']:.4f}  "
-        f"yield {dies['yield']:.2f} (error <= {dies['yield_threshold']:.2f}, "
+        f"mean {p(dies['mean'])}  std {p(dies['std'])}  "
+        f"yield {p(dies['yield'], 1)} (error <= {p(dies['yield_threshold'], 1)}, "
         f"{len(dies['per_die'])} dies)"
     )
     virtual = result.get("virtual_dies")
     if virtual:
         s = virtual["sensitivity"]
         lines.append(
-            f"virtual dies: {virtual['n']}  mean {virtual['mean']:.4f}  std {virtual['std']:.4f}"
-            f"  yield {virtual['yield']:.2f}  error p5/p50/p95 {s['error_p5']:.4f}/"
-            f"{s['error_p50']:.4f}/{s['error_p95']:.4f}"
+            f"virtual dies: {virtual['n']}  mean {p(virtual['mean'])}  std {p(virtual['std'])}"
+            f"  yield {p(virtual['yield'], 1)}  error p5/p50/p95 {p(s['error_p5'])} / "
+            f"{p(s['error_p50'])} / {p(s['error_p95'])}"
         )
     return "\n".join(lines)

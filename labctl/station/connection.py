@@ -21,6 +21,7 @@ from labctl.core.errors import InstrumentError, LabctlError
 from labctl.core.roles import Role
 from labctl.station.config import StationConfig
 from labctl.station.transport import RoleAdapter
+from labctl.station.visa_errors import open_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def open_drivers(config: StationConfig) -> dict[Role, Instrument]:
                 role,
                 instrument.resource,
                 config.visa_library,
-                **with_line_terminations({"timeout": round(instrument.timeout_s * 1000)}),
+                **open_kwargs(instrument.resource, with_line_terminations(
+                    {"timeout": round(instrument.timeout_s * 1000)})),
             )
             opened[role] = DRIVER_CLASSES[instrument.driver](adapter)
     except BaseException:

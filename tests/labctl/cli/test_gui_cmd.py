@@ -14,6 +14,12 @@ from labctl.store import WaferFile
 REPO = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture(autouse=True)
+def offscreen(monkeypatch):
+    """Qt draws without a display (the command refuses to start without one otherwise)."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+
+
 @pytest.fixture
 def opened(monkeypatch):
     """Replace the event loop: record what the window would have been given."""

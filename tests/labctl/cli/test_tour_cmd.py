@@ -23,5 +23,6 @@ def test_tour_reads_a_tile_and_reports_medians(capsys: pytest.CaptureFixture[str
 def test_tour_rejects_a_bad_die_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tour", "--sim", "--die", "die_3_0"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("labctl: error: not a die name")
+    assert err.startswith("labctl: error: argument --die: not a die name")
+    assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err

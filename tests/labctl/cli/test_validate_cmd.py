@@ -24,4 +24,4 @@ def test_validate_needs_a_programmed_run(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no programmed run" in err[0]
     assert main([*argv, "--in-situ-images", "-1"]) == 2
-    assert "--in-situ-images must be >= 0" in capsys.readouterr().err
+    assert "--in-situ-images: must be an integer >= 0" in capsys.readouterr().err
