@@ -175,14 +175,11 @@ def infer_on_die(
     input_voltage_V: float | None = None,
     nplc: float = VERIFY_NPLC,
 ) -> NDArray[np.float64]:
-    """Bit-line currents (samples, cols) of `tile` for each row-drive vector (samples, rows), A.
+    """Bit-line currents (samples, cols) of `tile` for each row-drive vector (samples, rows), A,
+    read in batches (the controller's BATCH scan).
 
     The caller holds the die in contact (`on_die`)."""
-    currents = [
-        array_ops.infer_bitline_currents_A(
-            station, tile, "".join("1" if b else "0" for b in np.asarray(bits, dtype=bool)),
-            input_voltage_V=input_voltage_V, nplc=nplc,
-        )
-        for bits in input_rows
-    ]
-    return np.asarray(currents, dtype=np.float64)
+    return array_ops.infer_batch_bitline_currents_A(
+        station, tile, np.asarray(input_rows, dtype=bool), input_voltage_V=input_voltage_V,
+        nplc=nplc,
+    )

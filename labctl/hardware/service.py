@@ -47,7 +47,7 @@ from procedures.program import (
 log = logging.getLogger(__name__)
 
 #: Default number of test images classified in situ per die.
-DEFAULT_IN_SITU_IMAGES = 200
+DEFAULT_IN_SITU_IMAGES = 1000
 
 
 def complete_die_names(wafer_path: Path) -> list[str]:
@@ -144,11 +144,18 @@ def check_die_holds(station: Station, run: ProgrammedRun, die: DieMaps, restore:
 
 
 def data_for(weights: WeightSet) -> MnistData:
-    """MNIST preprocessed as the weights were trained."""
+    """MNIST preprocessed as the weights were trained (multi-bit inputs when they record
+    `input_bits` > 1: quantised, read bit-serially in situ)."""
     pre = weights.metadata.preprocessing
     return load_mnist(
-        pool=int(pre.get("pool", 2)), threshold=float(pre.get("binarise_threshold", 0.5))
+        pool=int(pre.get("pool", 2)), threshold=float(pre.get("binarise_threshold", 0.5)),
+        input_bits=input_bits_of(weights),
     )
+
+
+def input_bits_of(weights: WeightSet) -> int:
+    """Bits per input pixel the weights were trained with (1: binary)."""
+    return int(weights.metadata.preprocessing.get("input_bits", 1))
 
 
 def validate_programmed(
@@ -187,7 +194,7 @@ def validate_programmed(
         check_die_holds(station, run, die, restore)
         predicted_b = in_situ_predictions(
             lambda tile, drive: infer_on_die(station, tile, drive),
-            weights.net, routing, refs, die.tile_shapes, x, voltage_V,
+            weights.net, routing, refs, die.tile_shapes, x, voltage_V, input_bits_of(weights),
         )
     predicted_a = emulated_predictions(weights.net, responses, x)
     agreement, err_a_subset, err_b = compare(predicted_a, predicted_b, labels)

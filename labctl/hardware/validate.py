@@ -7,7 +7,11 @@ the characterisation (`programmed_response`), replaces the weights: the network'
 (b) Each image drives tile 0's rows (routed) at the read voltage; the SMU reads every bit line;
 the periphery subtracts the reference current (V G_ref per driven row), divides by V dG, applies
 the neuron's affine comparator; the hidden bits drive tile 1 the same way; argmax of its scores.
-The same arithmetic as (a), so the two agree up to read noise on neurons close to threshold.
+Multi-bit inputs are read bit-serially: one read per bit plane, shift-and-add in the periphery.
+The periphery's arithmetic is (a)'s, but the die is not (a)'s linear sum of read-back cells: in
+the simulator the bit lines have wire resistance (IR drop under the summed current), each cell's
+TMR is at its own voltage, intermittent cells read either state, and every read has noise, so
+agreement is a measurement, not a consequence of the construction.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from labctl.store.programmed import ProgrammedRun
 from labctl.training.crossbar import TileResponse, programmed_response, reference_levels_S
 from labctl.training.evaluate import die_errors
 from labctl.training.maps import DieMaps
+from labctl.training.mnist import bit_planes
 from labctl.training.network import BinaryNetwork
 from labctl.training.routing import DieRouting, apply_rows
 
@@ -96,24 +101,32 @@ def in_situ_predictions(
     tile_shapes: tuple[tuple[int, int], ...],
     x: torch.Tensor,
     input_voltage_V: float,
+    input_bits: int = 1,
 ) -> np.ndarray:
-    """Predicted classes of images x by analog inference on the die, layer by layer."""
-    h = np.asarray(x.numpy() >= 0.5)
-    scores = np.zeros((h.shape[0], net.layer_sizes[-1]))
+    """Predicted classes of images x by analog inference on the die, layer by layer (tile 0
+    read once per bit plane when `input_bits` > 1, planes weighted 2^b / (2^B - 1))."""
+    if input_bits > 1:
+        planes = [p.numpy() >= 0.5 for p in bit_planes(x, input_bits)]
+        plane_weights = [2.0**b / (2**input_bits - 1) for b in range(input_bits)]
+    else:
+        planes, plane_weights = [np.asarray(x.numpy() >= 0.5)], [1.0]
+    scores = np.zeros((x.shape[0], net.layer_sizes[-1]))
     for k in range(net.n_layers):
         n_out = net.layer_sizes[k + 1]
-        drive = np.stack([routing.physical_inputs(k, bits, tile_shapes[k][0]) for bits in h])
-        currents = infer(k, drive)[:, :n_out]
-        driven = drive.sum(axis=1, keepdims=True)
         ref = refs[k]
-        pre = (currents / input_voltage_V - ref.g_ref_S * driven) / ref.half_step_S
+        pre = np.zeros((x.shape[0], n_out))
+        for bits, weight in zip(planes, plane_weights, strict=True):
+            drive = np.stack([routing.physical_inputs(k, b, tile_shapes[k][0]) for b in bits])
+            currents = infer(k, drive)[:, :n_out]
+            driven = drive.sum(axis=1, keepdims=True)
+            pre += weight * (currents / input_voltage_V - ref.g_ref_S * driven) / ref.half_step_S
         scale = net.scale[k].detach().numpy()[0, 0]
         bias = net.bias[k].detach().numpy()[0, 0]
         u = pre * scale + bias
         if k == net.n_layers - 1:
             scores = u
         else:
-            h = u >= 0
+            planes, plane_weights = [u >= 0], [1.0]
     result: np.ndarray = scores.argmax(axis=1)
     return result
 

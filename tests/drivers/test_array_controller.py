@@ -179,3 +179,52 @@ def test_errors_are_read_from_the_queue() -> None:
         [("SYST:ERR?", '-222,"Data out of range"'), ("SYST:ERR?", '0,"No error"')],
     ) as inst:
         assert inst.check_errors() == [[-222.0, '"Data out of range"']]
+
+
+def test_input_batch_is_sent_in_lines_below_the_limit_and_counted() -> None:
+    vectors = np.zeros((3, 4), dtype=bool)
+    vectors[1, 0] = vectors[2, 3] = True
+    with expected_protocol(
+        ArrayController,
+        [
+            ("INP:BATC:CLE", None),
+            ("INP:BATC 0000,1000,0001", None),
+            ("INP:BATC:COUN?", "3"),
+            ("SCAN:MODE BATCH", None),
+        ],
+    ) as inst:
+        inst.clear_input_batch()
+        assert inst.append_input_batch(vectors) == 3
+        assert inst.input_batch_count == 3
+        inst.scan_mode = "BATCH"
+
+
+def test_a_long_batch_is_split_into_several_lines() -> None:
+    rows = 196
+    per_line = (65536 - 64) // (rows + 1)
+    vectors = ["1" * rows] * (per_line + 2)
+    with expected_protocol(
+        ArrayController,
+        [("INP:BATC " + ",".join(["1" * rows] * per_line), None),
+         ("INP:BATC " + ",".join(["1" * rows] * 2), None)],
+    ) as inst:
+        inst.append_input_batch(vectors)
+
+
+@pytest.mark.parametrize("command", [
+    "INP:BATC 0101,011",  # vectors of different lengths
+    "INP:BATC 0102",  # not bits
+    "INP:BATC " + ",".join(["1"] * 1025),  # more than the batch memory holds
+    "INP:BATC:CLE 1",  # no argument allowed
+])
+def test_malformed_batches_are_refused_without_sending(command: str) -> None:
+    with expected_protocol(ArrayController, []) as inst, pytest.raises(SafetyError):
+        inst.write(command)
+
+
+def test_batch_helper_refuses_bad_vectors_without_sending() -> None:
+    with expected_protocol(ArrayController, []) as inst:
+        with pytest.raises(ValueError):
+            inst.append_input_batch([])
+        with pytest.raises(ValueError):
+            inst.append_input_batch(["0101", "011"])

@@ -11,6 +11,7 @@ station ends in its safe state whatever happens.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from labctl.services.sweep.spec import SweepSpec, sweep_spec
 from labctl.services.sweep.summary import SweepSummary
 from labctl.station.config import StationConfig
 from labctl.station.station import Station
+from labctl.store.publish import publish
 from labctl.store.wafer_file import reserved_writer
 from procedures.events import DIE_TOPIC
 from procedures.wafer_sweep import WaferSweepProcedure
@@ -40,6 +42,8 @@ log = logging.getLogger("labctl.sweep")
 
 #: Attempts to open and identify each instrument at the start of a sweep.
 CONNECT_ATTEMPTS = 3
+#: Root attribute of a simulated wafer's file: the simulator parameters (JSON, every field).
+SIM_PARAMS_ATTR = "sim_params"
 #: Die event statuses after which a sweep may pause.
 _DIE_ENDS = ("complete", "failed", "skipped")
 _DONE = ("complete", "skipped")
@@ -244,6 +248,7 @@ class SweepService:
                 with reserved_writer(plan.output), self._session(on_signal) as station:
                     procedure.station = station
                     status = runner.run()
+                    self._record_sim_params(Path(plan.output))
             except BaseException as exc:
                 log.error("sweep ended by %s: %s", type(exc).__name__, exc)
                 raise
@@ -255,6 +260,16 @@ class SweepService:
                 log.info("sweep %s", Procedure.STATUS_STRINGS.get(status, str(status)).lower())
         outcome = _outcome(plan, status, control, runner, summary)
         return SweepResult(status, outcome, summary)
+
+    def _record_sim_params(self, path: Path) -> None:
+        """Store in the wafer file every simulator parameter its wafer was built from (root
+        attribute ``sim_params``, JSON), so a file says which device assumption it measured.
+        Nothing for a real station, or when the run created no file."""
+        record = self.source.sim_params_record() if self.source is not None else None
+        if record is None or not path.is_file():
+            return
+        text = json.dumps(record, sort_keys=True)
+        publish(path, path, lambda h5: h5.attrs.__setitem__(SIM_PARAMS_ATTR, text))
 
     def _session(
         self, on_signal: Callable[[int], None] | None

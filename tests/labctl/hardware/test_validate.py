@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
@@ -26,8 +27,10 @@ SIZES = (10, 6, 3)
 V_READ = 0.1
 
 
-def test_in_situ_arithmetic_matches_the_read_back_emulation() -> None:
-    """A die whose bit lines sum exactly V * G of the read-back cells: (b) equals (a)."""
+@pytest.mark.parametrize("input_bits", [1, 3])
+def test_in_situ_arithmetic_matches_the_read_back_emulation(input_bits: int) -> None:
+    """A die whose bit lines sum exactly V * G of the read-back cells: (b) equals (a), also
+    with multi-bit inputs read bit-serially (one read per bit plane, shift-and-add)."""
     die = synthetic_die("die_03_00", 4, rates=(0.03, 0.03, 0.03, 0.03))
     net = BinaryNetwork(SIZES, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -50,9 +53,21 @@ def test_in_situ_arithmetic_matches_the_read_back_emulation() -> None:
         g = 1 / run.tiles[tile].r_read_ohm
         return V_READ * drive.astype(float) @ g
 
-    x = torch.from_numpy((rng.random((300, 10)) < 0.4).astype(np.float32))
+    reads = []
+
+    def counting_infer(tile: int, drive: np.ndarray) -> np.ndarray:
+        reads.append(tile)
+        return infer(tile, drive)
+
+    if input_bits == 1:
+        x = torch.from_numpy((rng.random((300, 10)) < 0.4).astype(np.float32))
+    else:
+        levels = 2**input_bits - 1
+        x = torch.from_numpy((rng.integers(0, levels + 1, (300, 10)) / levels).astype(np.float32))
     emulated = emulated_predictions(net, responses, x)
-    in_situ = in_situ_predictions(infer, net, routing, refs, die.tile_shapes, x, V_READ)
+    in_situ = in_situ_predictions(counting_infer, net, routing, refs, die.tile_shapes, x, V_READ,
+                                  input_bits)
+    assert reads == [0] * input_bits + [1]
     np.testing.assert_array_equal(emulated, in_situ)
     assert len(set(emulated.tolist())) > 1  # not a constant answer
     labels = np.zeros(300, dtype=int)

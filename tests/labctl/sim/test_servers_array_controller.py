@@ -187,3 +187,33 @@ def test_inference_scan_reads_summed_bit_line_currents(raw, station):
     np.testing.assert_allclose(currents[:10], expected, rtol=0.03)
     np.testing.assert_allclose(currents[10:], expected, rtol=0.03)  # second pass, fresh noise
     assert not np.array_equal(currents[:10], currents[10:])
+
+
+def test_batch_scan_reads_every_bit_line_of_every_vector_in_turn(raw, station):
+    contact(raw)
+    power_smus(raw, limit_A=0.1)
+    die = station.wafer.die(*DIE)
+    controller = raw["controller"]
+    vectors = np.random.default_rng(1).random((3, 100)) < 0.5
+    texts = ["".join("1" if b else "0" for b in v) for v in vectors]
+    controller.command(f"TILE 1;INP:VOLT 0.2;INP:BATC {texts[0]},{texts[1]};INP:BATC {texts[2]}")
+    assert controller.query("INP:BATC:COUN?") == "3"
+    controller.command("ROUT ON;SCAN:MODE BATC")
+    assert controller.query("SCAN:MODE?") == "BATCH"
+    raw["read_smu"].command(':TRAC:CLE;:TRIG:LOAD "SimpleLoop", 30;:INIT')
+    currents = np.array(
+        raw["read_smu"].query(':TRAC:DATA? 1, 30, "defbuffer1", READ').split(","), float
+    ).reshape(3, 10)
+    expected = np.array([die.ideal_infer_currents_A(1, v, 0.2, V_GATE) for v in vectors])
+    np.testing.assert_allclose(currents, expected, rtol=0.03)
+    assert controller.query("SCAN:IDX?") == "0"  # wrapped after 3 x 10 triggers
+    # a malformed vector refuses the whole command; a tile change or DESEL empties the batch
+    controller.write(f"INP:BATC {texts[0]},0101")
+    assert controller.query("SYST:ERR?").startswith("-224")
+    assert controller.query("INP:BATC:COUN?") == "3"
+    controller.command("TILE 0")
+    assert controller.query("INP:BATC:COUN?") == "0"
+    controller.command("TILE 1;INP:BATC " + texts[0] + ";DESEL")
+    assert controller.query("INP:BATC:COUN?") == "0"
+    controller.command("INP:BATC " + texts[0] + ";INP:BATC:CLE")
+    assert controller.query("INP:BATC:COUN?") == "0"
