@@ -386,5 +386,6 @@ CONTROLLER_COMMANDS = AllowList("array controller", [
         "*IDN", "*OPC", "*STB", "*ESR", "SYSTem:ERRor[:NEXT]", "NTILes", "GEOMetry", "TILE", "ROW",
         "COLumn", "PULSe:AMPLitude", "PULSe:WIDTh", "ROUTe[:STATe]", "SCAN:MODE", "SCAN:IDX",
         "INPut:VOLTage", "INPut[:BITS]", "WDOG", "WDOG:TRIPs", "INPut:BATCh:COUNt",
+        "SENSe:GROups", "SCAN:LIST:COUNt",
     )),
 ])
