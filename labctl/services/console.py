@@ -32,6 +32,8 @@ PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _console: Console | None = None
 _print_lock = threading.Lock()
+#: The console handlers :func:`logging_to_console` installed (not the log file's).
+_console_handlers: list[logging.Handler] = []
 
 
 def interactive(stream: TextIO | None = None) -> bool:
@@ -87,6 +89,7 @@ def logging_to_console(verbose: bool = False, log_file: Path | None = None) -> I
         console_handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
     console_handler.setLevel(console_level)
     handlers.append(console_handler)
+    _console_handlers.append(console_handler)
     if log_file is not None:
         file_handler = logging.FileHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
@@ -106,8 +109,27 @@ def logging_to_console(verbose: bool = False, log_file: Path | None = None) -> I
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
+        _console_handlers.remove(console_handler)
         root.setLevel(previous_level)
         quiet.setLevel(previous_quiet)
+
+
+@contextmanager
+def hidden_on_console(hide: Callable[[logging.LogRecord], bool]) -> Iterator[None]:
+    """Keep log records for which ``hide`` is true off the console (the log file still gets
+    them): for what a progress display already reports, so that it is reported once."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not hide(record)
+
+    handlers = list(_console_handlers)
+    for handler in handlers:
+        handler.addFilter(keep)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(keep)
 
 
 class Steps:

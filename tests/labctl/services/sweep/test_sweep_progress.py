@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+
+import pytest
 
 from labctl.services.sweep.progress import SweepProgress
 from procedures.events import DieEvent
@@ -48,7 +52,7 @@ def test_rate_and_time_left_follow_the_measured_cells() -> None:
     assert "8 cells/s" in lines[2]
 
 
-def test_interactive_mode_redraws_one_line() -> None:
+def test_interactive_mode_draws_a_bar_and_reports_a_failure_once() -> None:
     clock = FakeClock()
     stream = io.StringIO()
     progress = SweepProgress(stream, total_dies=2, cells_per_die=10, interactive=True,
@@ -57,8 +61,30 @@ def test_interactive_mode_redraws_one_line() -> None:
     clock.now_s = 1.0
     progress.handle("results", {"Cells": 10})
     progress.handle("die", die_event("die_03_00", "complete", 0))
+    progress.handle("die", die_event("die_04_00", "started", 1))
+    progress.handle("die", die_event("die_04_00", "failed", 1, reason="open contact"))
     progress.close()
     text = stream.getvalue()
-    assert "\r" in text and text.endswith("\n")
-    assert "1/2 dies" in progress.line()
-    assert "[############............]" in progress.line()
+    assert text.count("die_04_00 failed (open contact)") == 1
+    assert "2/2" in text and "dies" in text
+    assert "2/2 dies" in progress.line()
+
+
+def test_die_outcomes_logged_elsewhere_stay_off_the_console(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The procedure's and the sweep log's "failed" lines are hidden from the console handler
+    while the display runs (it reports the failure itself); other warnings are not."""
+    from labctl.services.console import logging_to_console
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), logging_to_console():
+        progress = SweepProgress(io.StringIO(), total_dies=1, cells_per_die=10,
+                                 interactive=False)
+        logging.getLogger("procedures.die_run").warning("%s failed: %s", "die_03_00", "x")
+        logging.getLogger("labctl.sweep").warning("die_03_00 (1/1): failed: x")
+        logging.getLogger("procedures.measurement").warning("contact lost")
+        progress.close()
+        logging.getLogger("procedures.die_run").warning("%s failed: %s", "die_04_00", "y")
+    lines = err.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == ["contact lost", "die_04_00 failed: y"]
