@@ -149,6 +149,9 @@ print("status", status, "heavy", heavy)
 @pytest.mark.slow
 def test_a_command_needing_a_missing_extra_names_it_in_one_line(tmp_path: Path) -> None:
     """torch hidden from the interpreter: `labctl train` says which extra to install, exit 2."""
+    from labctl import api
+
+    api.sweep(api.simulator(seed=1), tmp_path / "w.h5", dies=["die_03_00"])
     # None in sys.modules: the import system's own "not installed" (find_spec gives None too).
     script = (
         "import sys\n"
