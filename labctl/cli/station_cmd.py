@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labctl.cli.commands import add_command
@@ -43,6 +44,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_station_options(check)
     check.set_defaults(func=run_check)
+    record = actions.add_parser(
+        "record",
+        help="record what each instrument is sent and answers (a transcript)",
+        description="Connect and record every message sent to each instrument and every reply, "
+        "with its exact bytes and time, during the standard exchange (identify, status, safe "
+        "state) or, with --during, during a whole labctl command; written as JSON lines. "
+        "tools/transcript_to_test.py turns a transcript into a byte-exact protocol test.",
+    )
+    add_station_options(record, required=False)
+    record.add_argument("--out", required=True, type=Path, metavar="TRANSCRIPT",
+                        help="transcript file to write (JSON lines)")
+    record.add_argument("--during", nargs=argparse.REMAINDER, default=None, metavar="COMMAND",
+                        help="record a whole labctl command instead (its own station options), "
+                        "e.g. --during tour --sim")
+    record.set_defaults(func=run_record)
+
+
+def run_record(args: argparse.Namespace) -> int:
+    """Record the standard exchange (or the ``--during`` command) into ``--out``."""
+    from labctl.station.transcript import drivers_of_keys, record_standard_exchange
+    from labctl.station.transport import TranscriptRecorder, recording
+
+    if args.during:
+        from labctl.cli.main import main
+
+        recorder = TranscriptRecorder()
+        with recording(recorder):
+            status = main(list(args.during))
+        keys = list(dict.fromkeys(entry["role"] for entry in recorder.entries))
+        header = {"station": "", "exchange": "during: " + " ".join(args.during),
+                  "drivers": drivers_of_keys(keys), "status": status}
+        count = recorder.write_jsonl(args.out, header)
+    else:
+        if not (args.sim or args.station):
+            raise LabctlError("give --sim or --station FILE (or --during COMMAND)")
+        with station_source(args).open() as config:
+            count = record_standard_exchange(config, args.out)
+    print(f"{count} messages and replies recorded in {args.out}")
+    return 0
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -7,17 +7,24 @@ role's interlock (``interlock``, installed by the station: the driver's allow-li
 before a byte is sent, whoever sends it: a driver, a procedure or a script writing to the
 adapter directly; a message with a control character is refused even before that. Only the
 known VISA backends and vendor libraries are loaded (``config.visa_library_problem``).
+
+A :class:`TranscriptRecorder` attached to adapters (or active, with :func:`recording`, for
+every adapter opened meanwhile) records every message sent and every reply read, with the
+instrument's key, the exact bytes and a timestamp: what ``labctl station record`` writes and
+``tools/transcript_to_test.py`` turns into a byte-exact protocol test.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import pyvisa
@@ -55,6 +62,8 @@ class RoleAdapter(VISAAdapter):
         #: One message at a time on the wire (the session's heartbeat writes from its thread).
         self._write_lock = threading.RLock()
         self._open_kwargs = dict(kwargs)
+        #: Records every message and reply when set (see :class:`TranscriptRecorder`).
+        self.recorder: TranscriptRecorder | None = _active_recorder
         require_known_visa_library(visa_library)  # pyvisa would load any shared object
         problem = resource_problem(resource, visa_library)  # before pyvisa guesses (warning)
         if problem is not None:
@@ -90,6 +99,8 @@ class RoleAdapter(VISAAdapter):
             self.interlock(command)
         with self._write_lock, self._failures("sending"):
             super()._write(command, **kwargs)
+        if self.recorder is not None:
+            self.recorder.note(self.key, "sent", command, self._termination("write"))
 
     def _write_bytes(self, content: bytes, **kwargs: Any) -> None:
         text = content.decode("ascii", errors="replace")
@@ -98,11 +109,16 @@ class RoleAdapter(VISAAdapter):
             self.interlock(text)
         with self._write_lock, self._failures("sending"):
             super()._write_bytes(content, **kwargs)
+        if self.recorder is not None:
+            self.recorder.note(self.key, "sent", text, "")
 
     def _read(self, **kwargs: Any) -> str:
         with self._failures("reading the reply"):
             try:
-                return str(super()._read(**kwargs))
+                reply = str(super()._read(**kwargs))
+                if self.recorder is not None:
+                    self.recorder.note(self.key, "received", reply, self._termination("read"))
+                return reply
             except UnicodeDecodeError as exc:  # the whole line was read: still in step
                 raise InstrumentError(
                     f"{self._label()}: garbled reply (not ASCII at byte {exc.start})"
@@ -152,6 +168,9 @@ class RoleAdapter(VISAAdapter):
 
     def _label(self) -> str:
         return f"{self.key} ({self.resource})"
+
+    def _termination(self, which: str) -> str:
+        return str(getattr(self.connection, f"{which}_termination", "") or "")
 
 
 #: How long a flush may drain late replies (s), and its read size.
@@ -212,3 +231,83 @@ def disable_nagle(connection: Any) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: The recorder every new RoleAdapter attaches to (set by :func:`recording`).
+_active_recorder: TranscriptRecorder | None = None
+
+
+class TranscriptRecorder:
+    """What each instrument was sent and answered, in order, thread-safe.
+
+    Each entry: ``t`` (Unix time, s), ``role`` (the instrument's key: a role or ``read_smu_<n>``),
+    ``dir`` (``sent`` or ``received``), ``message`` (as the driver sees it) and ``bytes`` (the
+    message with its line termination: what crossed the wire).
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def note(self, key: str, direction: str, message: str, termination: str) -> None:
+        entry = {"t": round(time.time(), 6), "role": key, "dir": direction,
+                 "message": message, "bytes": message + termination}
+        with self._lock:
+            self.entries.append(entry)
+
+    def attach(self, adapters: Iterable[Any]) -> None:
+        """Record the messages of these adapters (other adapter types are skipped)."""
+        for adapter in adapters:
+            if isinstance(adapter, RoleAdapter):
+                adapter.recorder = self
+
+    def write_jsonl(self, path: Path, header: Mapping[str, Any]) -> int:
+        """Write ``header`` then one JSON line per entry; returns the number of entries."""
+        with self._lock:
+            entries = list(self.entries)
+        with Path(path).open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"transcript": "labctl", "version": 1, **header}) + "\n")
+            for entry in entries:
+                handle.write(json.dumps(entry) + "\n")
+        return len(entries)
+
+
+@contextmanager
+def recording(recorder: TranscriptRecorder) -> Iterator[TranscriptRecorder]:
+    """Attach ``recorder`` to every RoleAdapter opened inside the block."""
+    global _active_recorder
+    previous, _active_recorder = _active_recorder, recorder
+    try:
+        yield recorder
+    finally:
+        _active_recorder = previous
+
+
+def read_transcript(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(header, entries) of a transcript written by :meth:`TranscriptRecorder.write_jsonl`."""
+    lines = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    if not lines or lines[0].get("transcript") != "labctl":
+        raise ValueError(f"{path}: not a labctl transcript")
+    return lines[0], lines[1:]
+
+
+def comm_pairs(entries: list[dict[str, Any]], key: str) -> list[tuple[str | None, str | None]]:
+    """One instrument's (message, reply) pairs as PyMeasure's ``expected_protocol`` takes them:
+    a message and the reply read right after it, ``None`` where there is none."""
+    pairs: list[tuple[str | None, str | None]] = []
+    pending: str | None = None
+    has_pending = False
+    for entry in entries:
+        if entry["role"] != key:
+            continue
+        if entry["dir"] == "sent":
+            if has_pending:
+                pairs.append((pending, None))
+            pending, has_pending = entry["message"], True
+        else:
+            pairs.append((pending if has_pending else None, entry["message"]))
+            pending, has_pending = None, False
+    if has_pending:
+        pairs.append((pending, None))
+    return pairs
