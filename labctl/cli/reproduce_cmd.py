@@ -16,11 +16,12 @@ from labctl.core.errors import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
         subparsers, "reproduce",
-        description="Sweep the wafer (or reuse --wafer), train ideal, unaware, hardware-aware and "
-        "statistics-aware binary networks, program each mode's weights onto every complete "
-        "die with write-verify, validate from the read-back maps (and in situ for the "
-        "statistics-aware weights), evaluate the statistics-aware weights on a second "
-        "simulated wafer (--sim), and write the results into DIR.",
+        description="Sweep the wafer (or reuse --wafer), train ideal, unaware, statistics-aware "
+        "(the paper's protocol: one weight set, fixed mapping), statistics-aware-routed (one "
+        "weight set plus per-die row repair) and hardware-aware binary networks, program each "
+        "mode's weights onto every complete die with write-verify, validate from the read-back "
+        "maps and in situ (every mode, on the die itself), evaluate the statistics-aware "
+        "weights on a second simulated wafer (--sim), and write the results into DIR.",
     )
     add_source_options(parser)
     add_seed_option(parser, "simulated wafer and training seed (default: with --wafer and "
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="reuse this existing wafer file instead of sweeping (copied into "
                         "DIR)")
     parser.add_argument("--in-situ-images", type=count, default=None, metavar="N",
-                        help="test images classified in situ per die (default 200, --quick 40)")
+                        help="test images classified in situ per die and mode (default 1000, "
+                        "--quick 100)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 6 dies swept, 2 programmed, short training (< 3 min)")
     parser.set_defaults(func=run, _wafer_required=False)

@@ -8,10 +8,14 @@ from pathlib import Path
 from labctl.core.errors import ConfigError
 from labctl.training.train import TrainConfig
 
-#: Modes programmed onto the dies, and which weights each one deploys.
-DEPLOYED_MODES = ("unaware", "hardware-aware", "statistics-aware")
-#: The mode classified in situ on every die (the one shared weight set).
+#: Modes programmed onto the dies (the paper's protocol first, our routed addition after it).
+#: Every one is validated from its read-back map and in situ on every die.
+DEPLOYED_MODES = ("unaware", "statistics-aware", "statistics-aware-routed", "hardware-aware")
+#: The mode behind the first-wave keys `in_situ_agreement` and `in_situ` of results.json and the
+#: held-out wafer: the paper's protocol, one weight set and nothing per die.
 IN_SITU_MODE = "statistics-aware"
+#: In-situ images per die and mode of the full experiment (a measurement, not a smoke test).
+IN_SITU_IMAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ class ReproduceOptions:
     sweep_dies: str = "all"
     #: complete dies programmed and validated (None: all).
     max_program_dies: int | None = None
-    in_situ_images: int = 200
+    in_situ_images: int = IN_SITU_IMAGES
     train: TrainConfig = field(default_factory=TrainConfig)
     virtual_dies: int = 1000
     #: second simulated wafer for the statistics-aware weights (None: none, e.g. a station).
@@ -58,7 +62,7 @@ class ReproduceOptions:
             wafer=wafer,
             sweep_dies="die_02_00,die_03_00,die_04_00,die_05_00,die_01_01,die_02_01",
             max_program_dies=2,
-            in_situ_images=40,
+            in_situ_images=100,
             train=TrainConfig(
                 ideal_epochs=1.0, statistics_epochs=0.5, hardware_epochs=0.5,
                 train_subset=10_000, seed=seed,

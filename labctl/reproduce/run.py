@@ -2,8 +2,12 @@
 complete die with each mode's weights, evaluate the shared weights on a held-out wafer, report.
 
 Every number in the results comes from this run. Which weights go onto a die: unaware = the
-ideal weights, hardware-aware = that die's own, statistics-aware = the one shared set. A mode's
-per-die error is validation (a): the full test set through the die's read-back map.
+ideal weights; statistics-aware = the one shared set on the fixed input-to-row mapping (the
+paper's protocol, nothing per die); statistics-aware-routed = one shared set whose rows are
+assigned per die from the die's measured map (our addition: per-die row repair); hardware-aware
+= that die's own weights. A mode's per-die error is validation (a), the full test set through
+the die's read-back map; (b) classifies the first `in_situ_images` test images on the die
+itself, through its resistive bit lines, for every mode.
 """
 
 from __future__ import annotations
@@ -59,8 +63,7 @@ def deploy_and_validate(
             for mode, weights_of in weights_for.items():
                 weights = weights_of(name)
                 run = program_weights(station, wafer, weights, die, settings)
-                n = in_situ_images if mode == IN_SITU_MODE else 0
-                result = validate_programmed(station, wafer, weights, die, data, n)
+                result = validate_programmed(station, wafer, weights, die, data, in_situ_images)
                 results[mode][name] = result
                 summary = run.summary()
                 situ = (f", in situ {result.in_situ_error:.4f} (agree {result.agreement:.3f})"
@@ -73,11 +76,45 @@ def deploy_and_validate(
 
 
 def error_stats(per_die: dict[str, float]) -> dict[str, Any]:
+    """Per-die errors with mean, std, median, quartiles and range (None without dies)."""
     values = np.asarray(list(per_die.values()), dtype=np.float64)
+
+    def stat(f: Callable[[np.ndarray], Any]) -> float | None:
+        return float(f(values)) if values.size else None
+
     return {
         "per_die": dict(per_die),
-        "mean": float(values.mean()) if values.size else None,
-        "std": float(values.std()) if values.size else None,
+        "mean": stat(np.mean),
+        "std": stat(np.std),
+        "median": stat(np.median),
+        "p25": stat(lambda v: np.percentile(v, 25)),
+        "p75": stat(lambda v: np.percentile(v, 75)),
+        "min": stat(np.min),
+        "max": stat(np.max),
+    }
+
+
+def in_situ_stats(validations: dict[str, Validation], images_per_die: int) -> dict[str, Any]:
+    """One mode's in-situ figures pooled over its dies (weighted by images), and per die."""
+    done = {d: v for d, v in validations.items() if v.agreement is not None}
+    n_images = sum(v.in_situ_images for v in done.values())
+
+    def pooled(attr: str) -> float | None:
+        if not n_images:
+            return None
+        return sum(getattr(v, attr) * v.in_situ_images for v in done.values()) / n_images
+
+    return {
+        "error": pooled("in_situ_error"),
+        "agreement": pooled("agreement"),
+        "images_per_die": images_per_die,
+        "images": n_images,
+        "emulated_error": pooled("emulated_error_subset"),
+        "per_die": {
+            d: {"agreement": v.agreement, "emulated_error": v.emulated_error_subset,
+                "in_situ_error": v.in_situ_error}
+            for d, v in done.items()
+        },
     }
 
 
@@ -132,7 +169,11 @@ def run_reproduce(
         "unaware": lambda die: cached(weight_path(weights_dir, "unaware")),
         "hardware-aware": lambda die: cached(weight_path(weights_dir, "hardware-aware", die)),
         "statistics-aware": lambda die: cached(weight_path(weights_dir, "statistics-aware")),
+        # the routing priority in this file makes deploy assign each die's rows (row repair)
+        "statistics-aware-routed": lambda die: cached(
+            weight_path(weights_dir, "statistics-aware-routed")),
     }
+    weights_for = {mode: weights_for[mode] for mode in DEPLOYED_MODES}
     data = training.data
     validations = deploy_and_validate(
         source, options.seed, wafer_path, dies, weights_for, data, options.in_situ_images,
@@ -148,25 +189,30 @@ def run_reproduce(
         SweepService(source.with_seed(options.holdout_seed)).measure(
             holdout_path, options.holdout_sweep_dies, progress_stream=sys.stderr,
             announce=progress)
-        holdout_dies = list(read_wafer_maps(holdout_path).names)[
-            : options.holdout_max_program_dies
-        ]
+        holdout_maps = read_wafer_maps(holdout_path)
+        holdout_dies = list(holdout_maps.names)[: options.holdout_max_program_dies]
         progress(f"statistics-aware weights on the held-out wafer (seed {options.holdout_seed})")
         held = deploy_and_validate(
             source, options.holdout_seed, holdout_path, holdout_dies,
-            {"statistics-aware": weights_for["statistics-aware"]}, data, 0, progress,
-        )["statistics-aware"]
+            {IN_SITU_MODE: weights_for[IN_SITU_MODE]}, data, 0, progress,
+        )[IN_SITU_MODE]
         holdout = {
             "seed": options.holdout_seed,
             "wafer": str(holdout_path),
+            "mode": IN_SITU_MODE,
             **error_stats({d: v.emulated_error for d, v in held.items()}),
+            "failed_dies": dict(holdout_maps.skipped),
         }
         holdout["gap_to_baseline"] = holdout["mean"] - baseline
         timing["holdout"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - started
 
-    return build_results(options, summary, validations, holdout, wafer_path, maps.skipped,
-                         {k: round(v, 2) for k, v in timing.items()})
+    results = build_results(options, summary, validations, holdout, wafer_path, maps.skipped,
+                            {k: round(v, 2) for k, v in timing.items()})
+    # the device assumption the numbers hold under (None: a real station)
+    results["sim_params"] = source.sim_params_record()
+    results["sim_params_file"] = str(source.sim_params_file) if source.sim_params_file else None
+    return results
 
 
 def build_results(
@@ -194,30 +240,27 @@ def build_results(
                 k: trained["virtual_dies"][k] for k in ("n", "mean", "std", "yield")
             }
         modes[mode] = entry
-    in_situ = {d: v for d, v in validations[IN_SITU_MODE].items() if v.agreement is not None}
-    n_images = sum(v.in_situ_images for v in in_situ.values())
-
-    def pooled(attr: str) -> float | None:
-        if not n_images:
-            return None
-        return sum(getattr(v, attr) * v.in_situ_images for v in in_situ.values()) / n_images
-
+    for mode, entry in modes.items():
+        trained = summary.get("modes", {}).get(mode, {})
+        entry["protocol"] = trained.get("protocol")
+        entry["routing"] = trained.get("routing")
+        entry["per_die_config"] = trained.get("per_die_config")
+        entry["in_situ"] = in_situ_stats(validations[mode], options.in_situ_images)
+        entry["failed_dies"] = dict(skipped)
+    paper = modes[IN_SITU_MODE]["in_situ"]
     return {
         "baseline_error": baseline,
         "modes": modes,
-        "in_situ_agreement": pooled("agreement"),
-        "in_situ": {
+        "in_situ_agreement": paper["agreement"],
+        "in_situ": {  # first-wave contract: the paper protocol's in-situ figures
             "mode": IN_SITU_MODE,
             "images_per_die": options.in_situ_images,
-            "images": n_images,
-            "emulated_error": pooled("emulated_error_subset"),
-            "in_situ_error": pooled("in_situ_error"),
-            "per_die": {
-                d: {"agreement": v.agreement, "emulated_error": v.emulated_error_subset,
-                    "in_situ_error": v.in_situ_error}
-                for d, v in in_situ.items()
-            },
+            "images": paper["images"],
+            "emulated_error": paper["emulated_error"],
+            "in_situ_error": paper["error"],
+            "per_die": paper["per_die"],
         },
+        "failed_dies": dict(skipped),
         "holdout": holdout,
         "seed": options.seed,
         "holdout_seed": options.holdout_seed,

@@ -23,23 +23,35 @@ def test_reproduce_quick_writes_the_results_contract(
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert 0 < results["baseline_error"] < 1
-    assert set(results["modes"]) == {"unaware", "hardware-aware", "statistics-aware"}
+    assert set(results["modes"]) == {"unaware", "hardware-aware", "statistics-aware",
+                                     "statistics-aware-routed"}
     for entry in results["modes"].values():
         assert set(entry["per_die"]) == set(DIES)
         errors = list(entry["per_die"].values())
         assert all(0 <= e <= 1 for e in errors)
         assert entry["mean"] == pytest.approx(sum(errors) / len(errors))
-        assert entry["std"] >= 0
-    assert 0 <= results["in_situ_agreement"] <= 1
+        assert entry["std"] >= 0 and min(errors) <= entry["median"] <= max(errors)
+        situ = entry["in_situ"]  # every mode runs in situ, on every die
+        assert situ["images_per_die"] == 20 and set(situ["per_die"]) == set(DIES)
+        assert 0 <= situ["error"] <= 1 and 0 <= situ["agreement"] <= 1
+        assert entry["failed_dies"] == results["failed_dies"]
+    paper = results["modes"]["statistics-aware"]
+    routed = results["modes"]["statistics-aware-routed"]
+    assert paper["per_die_config"]["routing_bits"] == 0 and not paper["routing"]
+    assert routed["per_die_config"]["routing_bits"] > 0 and routed["routing"]
+    assert results["in_situ_agreement"] == paper["in_situ"]["agreement"]
     assert results["in_situ"]["images"] == 20 * len(DIES)
     assert results["seed"] == 0 and results["holdout_seed"] == 1
     assert results["wafer"] == str(out / "wafer.h5")
     assert results["holdout"]["seed"] == 1 and len(results["holdout"]["per_die"]) == 2
+    assert results["sim_params"]["r_wire_bitline_ohm"] > 0  # the device assumption recorded
     for name in ("results.csv", "results.md", "per_die_error.png", "reproduce.log"):
         assert (out / name).stat().st_size > 0
     csv_rows = (out / "results.csv").read_text().splitlines()
-    assert len(csv_rows) == 1 + 1 + 3 * len(DIES) + 2
-    assert "mean ± std" in (out / "results.md").read_text()
+    assert len(csv_rows) == 1 + 1 + 4 * len(DIES) + 2
+    md = (out / "results.md").read_text()
+    assert "mean ± std" in md and "median [p25 – p75]" in md
+    assert "per-die row repair" in md and "Failed dies" in md
     assert "hardware-aware" in capsys.readouterr().out
 
 

@@ -82,3 +82,35 @@ def test_the_options_become_a_station_source() -> None:
     assert bench.with_seed(5) is bench
     assert bench.label == f"sim ({SIM_STATION_FILE})"
     assert optional_station_source(parser.parse_args([])) is None
+
+
+def test_sim_params_file_is_parsed_once_and_named_again_for_children(tmp_path: Path) -> None:
+    params = tmp_path / "p.toml"
+    params.write_text("r_wire_bitline_ohm = 0.0\n")
+    parser = argparse.ArgumentParser()
+    add_station_options(parser)
+    source = optional_station_source(
+        parser.parse_args(["--sim", "--seed", "3", "--sim-params", str(params)]))
+    assert source is not None and source.sim_params is not None
+    assert source.sim_params.r_wire_bitline_ohm == 0.0 and source.sim_params_file == params
+    assert station_cli_args(source) == ["--sim", "--seed", "3", "--sim-params", str(params)]
+
+
+@pytest.mark.parametrize("argv", [
+    ["station", "check", "--station", str(SIM_STATION_FILE), "--sim-params", "p.toml"],
+    ["reproduce", "--station", str(SIM_STATION_FILE), "--sim-params", "p.toml", "--out", "x"],
+])
+def test_sim_params_without_sim_are_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert "--sim-params only applies with --sim" in one_error_line(capsys)
+
+
+def test_sim_params_with_an_unknown_key_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "typo.toml"
+    params.write_text("r_wire_bitline = 0.0\n")
+    assert main(["station", "check", "--sim", "--sim-params", str(params)]) == 2
+    assert "unknown simulator parameter 'r_wire_bitline'" in one_error_line(capsys)
