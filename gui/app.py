@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QSize, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QApplication,
@@ -70,6 +70,13 @@ FILE_POLL_MS = 400
 CHILD_STOP_WAIT_MS = 60000
 #: How often Python gets to run signal handlers while the event loop waits (ms).
 SIGNAL_TICK_MS = 200
+#: The window's preferred size (px); it opens smaller on a smaller screen (initial_size).
+PREFERRED_SIZE = QSize(1680, 1000)
+#: Share of the screen's free area the window may take when it has to shrink (its frame and
+#: title bar need the rest).
+SCREEN_SHARE = 0.95
+#: Widths of the wafer map, die view and tabs columns, as shares of the window's width.
+COLUMN_SHARES = (0.22, 0.52, 0.26)
 _LOGGERS = ("labctl", "procedures", "drivers", "gui")
 
 
@@ -148,7 +155,6 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 5)
         splitter.setStretchFactor(2, 2)
-        splitter.setSizes([380, 900, 440])
         self.setCentralWidget(splitter)
 
         toolbar = QToolBar("Run")
@@ -159,7 +165,10 @@ class MainWindow(QMainWindow):
         self.status_bar = QStatusBar()
         self.setStatusBar(self.status_bar)
         self.status_bar.showMessage("Ready")
-        self.resize(1680, 1000)
+        screen = self.screen() or QApplication.primaryScreen()
+        size = initial_size(screen.availableGeometry().size()) if screen else PREFERRED_SIZE
+        self.resize(size)
+        splitter.setSizes([round(size.width() * share) for share in COLUMN_SHARES])
 
     def _menus(self) -> None:
         menu_bar = QMenuBar(self)
@@ -403,6 +412,13 @@ class MainWindow(QMainWindow):
         for name in _LOGGERS:
             self.log_pane.detach(logging.getLogger(name))
         super().closeEvent(event)
+
+
+def initial_size(available: QSize) -> QSize:
+    """:data:`PREFERRED_SIZE`, shrunk to fit ``available`` (a screen's free area, e.g. 1366 x
+    728 on a 1366 x 768 laptop with a task bar)."""
+    return QSize(min(PREFERRED_SIZE.width(), int(available.width() * SCREEN_SHARE)),
+                 min(PREFERRED_SIZE.height(), int(available.height() * SCREEN_SHARE)))
 
 
 def running_note(tiles: Sequence[TileData]) -> str:

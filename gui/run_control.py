@@ -34,9 +34,10 @@ from labctl.core.wafer_map import ALL_DIE_NAMES, WAFER_MAP, die_name
 from labctl.services.sweep.plan import SweepRequest
 from labctl.services.sweep.spec import SweepSpec, sweep_spec
 
-#: GUI defaults that differ from the command line's: row-batched reads and frequent
-#: checkpoints, so the live view fills in row by row and abort is honoured row by row.
-GUI_DEFAULTS: dict[str, Any] = {"batching": "row", "checkpoint_interval": 0.25}
+#: GUI defaults that differ from the command line's: frequent checkpoints, so the live view
+#: fills in often. Read batching is the sweep procedure's default, as on the command line
+#: (whole tiles per acquisition; the live view still gets each read pass).
+GUI_DEFAULTS: dict[str, Any] = {"checkpoint_interval": 0.25}
 
 
 class RunState:
