@@ -7,6 +7,7 @@ import sys
 
 #: Benchmark modules, each with a `main()` that parses its own (default) arguments.
 BENCHMARKS = (
+    "benchmarks.bench_cli",
     "benchmarks.bench_visa",
     "benchmarks.bench_sweep",
     "benchmarks.bench_training",
