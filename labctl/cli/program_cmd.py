@@ -4,10 +4,11 @@ recording the read-back map in the wafer file (/dies/<die>/programmed/<run>)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labctl.cli.commands import add_command
+from labctl.cli.options import add_wafer_option, die_or_all, positive, sim_seed_from
 from labctl.cli.station_source import add_station_options, station_source
 from labctl.core.errors import ConfigError, LabctlError
 
@@ -17,9 +18,8 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "program",
-        help="write trained weights onto dies with write-verify",
+    parser = add_command(
+        subparsers, "program",
         description="Write the weights W onto die NAME (or every complete die) row by row, read "
         "every cell back, re-pulse the cells that missed their state up to --max-pulses "
         "pulses, record cells that never switch as new defects, and store the read-back map "
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_station_options(parser)
     add_target_options(parser)
-    parser.add_argument("--max-pulses", type=int, default=5, metavar="N",
+    parser.add_argument("--max-pulses", type=positive, default=5, metavar="N",
                         help="write pulses per cell at most (default 5)")
     parser.add_argument("--amplitude", type=float, default=None, metavar="V",
                         help="write pulse amplitude (default: the station's write voltage)")
@@ -38,13 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
-    """--wafer, --weights and --die, shared with `labctl validate`."""
-    parser.add_argument("--wafer", required=True, type=Path, metavar="WAFER.h5",
-                        help="wafer file holding the dies' characterisation")
+    """--wafer, --weights and --die, shared with `labctl validate`; with --sim and no --seed,
+    the simulated wafer is the one the wafer file measured."""
+    add_wafer_option(parser, help="wafer file holding the dies' characterisation")
     parser.add_argument("--weights", required=True, type=Path, metavar="W",
                         help="weight file (.safetensors) or folder of <die>.safetensors")
-    parser.add_argument("--die", required=True, metavar="NAME|all",
+    parser.add_argument("--die", required=True, type=die_or_all, metavar="NAME|all",
                         help="die to use (e.g. die_03_00) or all complete dies")
+    sim_seed_from(parser, "wafer")
 
 
 def selected_dies(wafer: Path, die: str) -> list[str]:
@@ -89,6 +90,7 @@ def check_sim_seed(source: StationSource, wafer: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from labctl.hardware.deploy import die_routing
     from labctl.hardware.service import die_maps, program_weights
+    from labctl.services.console import Steps
     from labctl.services.station_session import station_session
     from labctl.store.wafer_file import reserved_writer
     from procedures.program import WriteVerifySettings
@@ -104,13 +106,14 @@ def run(args: argparse.Namespace) -> int:
         die_routing(weights[die], maps[die])
     check_sim_seed(source, args.wafer)
     print(f"{'die':<10} {'run':<9} {'weights':<28} {'cells':>6} {'missed':>6} "
-          f"{'new def.':>8} {'pulses':>7}")
-    with reserved_writer(args.wafer), station_session(source, "program") as station:
-        for i, die in enumerate(dies):
-            print(f"[{i + 1}/{len(dies)}] programming {weights[die].path.name} onto {die}",
-                  file=sys.stderr)
+          f"{'new def.':>8} {'pulses':>7}", flush=True)
+    with (reserved_writer(args.wafer), station_session(source, "program") as station,
+          Steps() as steps):
+        steps.bar("programming (write-verify)", len(dies))
+        for die in dies:
             result = program_weights(station, args.wafer, weights[die], maps[die], settings)
             s = result.summary()
             print(f"{die:<10} {result.name:<9} {weights[die].path.name:<28} {s['cells']:>6} "
-                  f"{s['missed']:>6} {s['new_defects']:>8} {s['pulses']:>7}")
+                  f"{s['missed']:>6} {s['new_defects']:>8} {s['pulses']:>7}", flush=True)
+            steps.advance(f"{die} programmed")
     return 0
