@@ -134,28 +134,13 @@ def _key(instrument: InstrumentConfig) -> str:
 
 def _probe(config: StationConfig, instrument: InstrumentConfig) -> Row:
     """Open ``instrument`` alone, identify it, close it; the failure, if any, in the row."""
-    from drivers.terminations import with_line_terminations
-    from labctl.station.connection import DRIVER_CLASSES, verified_identity
-    from labctl.station.transport import RoleAdapter
-    from labctl.station.visa_errors import open_kwargs
+    from labctl.station.connection import probe_instrument
 
     row = Row(_key(instrument), instrument.resource)
-    adapter = None
     try:
-        adapter = RoleAdapter(
-            instrument.role, instrument.resource, config.visa_library, key=row.key,
-            **open_kwargs(instrument.resource, with_line_terminations(
-                {"timeout": round(instrument.timeout_s * 1000)})),
-        )
-        row.identity = verified_identity(DRIVER_CLASSES[instrument.driver](adapter))
+        row.identity = probe_instrument(config, instrument)
     except LabctlError as exc:
         row.error = str(exc)
-    finally:
-        if adapter is not None:
-            try:
-                adapter.close()
-            except Exception as exc:  # closing is best effort
-                row.error = row.error or f"{row.key}: closing: {exc}"
     return row
 
 

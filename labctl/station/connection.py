@@ -19,7 +19,8 @@ from drivers.terminations import with_line_terminations
 from drivers.velox import LabctlVelox
 from labctl.core.errors import InstrumentError, LabctlError
 from labctl.core.roles import Role
-from labctl.station.config import StationConfig
+from labctl.station.config import InstrumentConfig, StationConfig
+from labctl.station.limits import install_interlocks
 from labctl.station.transport import RoleAdapter
 from labctl.station.visa_errors import open_kwargs
 
@@ -60,6 +61,26 @@ def open_drivers(config: StationConfig) -> dict[Role, Instrument]:
         close_all(opened)
         raise
     return opened
+
+
+def probe_instrument(config: StationConfig, instrument: InstrumentConfig) -> str:
+    """Open ``instrument`` of ``config`` on its own (interlocks armed), identify it and close it:
+    its identification, or a LabctlError saying why not (``labctl station check`` reports every
+    instrument this way, so one failure does not hide the others)."""
+    adapter = RoleAdapter(
+        instrument.role, instrument.resource, config.visa_library, key=instrument.key,
+        **open_kwargs(instrument.resource, with_line_terminations(
+            {"timeout": round(instrument.timeout_s * 1000)})),
+    )
+    try:
+        driver = DRIVER_CLASSES[instrument.driver](adapter)
+        install_interlocks([driver])
+        return verified_identity(driver)
+    finally:
+        try:
+            adapter.close()
+        except Exception as exc:  # closing is best effort; the connection may already be gone
+            log.debug("closing %s: %s", instrument.key, exc)
 
 
 class Identities:
