@@ -53,6 +53,9 @@ LIVE_DELAY_s = 0.3
 PROBE_INTERVAL_s = 0.1
 SWEEP_DIES = "die_03_00"
 PROGRAM_DIE = "die_02_00"
+#: The sweep that holds the station while a second process tries it (long enough to outlast
+#: the second process's start).
+HOLDING_DIES = "die_02_00,die_03_00,die_04_00,die_05_00,die_01_01,die_02_01"
 #: The lock-held phases in which a command drives the station (the GUI's first phase is its
 #: instruments panel polling; reproduce holds the station for its sweep, then to deploy).
 DRIVING_PHASES = {"gui": (1,), "reproduce": (0, 1)}
@@ -310,17 +313,21 @@ def calibrate(world: World, command: str) -> list[float]:
 
 
 def second_owner_check(world: World) -> dict[str, Any]:
-    """A tour started while a sweep holds the station: refused, one line."""
-    sweep = start(world, command_argv(world, "sweep"))
+    """A tour started while a sweep of several dies holds the station: refused, one line."""
+    folder = world.fresh("held")
+    sweep = start(world, labctl("sweep", "--station", str(world.station_file), "--out",
+                                str(folder / "w.h5"), "--dies", HOLDING_DIES))
     deadline = time.monotonic() + 60
     while not lock_held(world.lock_dir) and time.monotonic() < deadline:
         time.sleep(0.02)
     second = subprocess.run(labctl("tour", "--station", str(world.station_file)),
                             capture_output=True, text=True, env=world.env, cwd=ROOT, timeout=120)
+    still_held = sweep.poll() is None and lock_held(world.lock_dir)
     sweep.wait()
     lines = second.stderr.strip().splitlines()
     return {"returncode": second.returncode, "stderr_lines": len(lines),
-            "line": lines[0] if lines else "", "first_run_returncode": sweep.returncode}
+            "line": lines[0] if lines else "", "first_run_returncode": sweep.returncode,
+            "first_run_held_the_station_throughout": still_held}
 
 
 # ---- the GUI child ------------------------------------------------------------------------------
