@@ -229,13 +229,18 @@ class Steps:
         self._say(f"[{now - self._started_s:6.1f} s] {text}")
 
     def _finish_task(self) -> None:
+        """The finished step leaves the live area as one line that stays (the live area shows
+        only the current step, however many steps a command has)."""
         assert self._progress is not None
         if self._task is None:
             return
-        task = self._progress.tasks[-1]
-        if task.total is None:
-            self._progress.update(self._task, total=1, completed=1)
-        self._progress.stop_task(self._task)
+        task = next(t for t in self._progress.tasks if t.id == self._task)
+        count = f" {task.completed:.0f}/{task.total:.0f}" if task.total else ""
+        self._progress.remove_task(self._task)
+        self._task = None
+        elapsed_s = self._clock() - self._step_started_s
+        self._progress.console.print(f"  {task.description}{count} ({elapsed_s:.1f} s)",
+                                     markup=False, highlight=False)
 
     def _say(self, text: str) -> None:
         self._last_output_s = self._clock()
