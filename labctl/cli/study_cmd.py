@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from labctl.cli.commands import add_command
+from labctl.cli.options import add_out_option, positive
 from labctl.core.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    study = subparsers.add_parser(
-        "study",
-        help="design-space studies: a grid of wafers and training settings on Dask",
+    study = add_command(
+        subparsers, "study",
         description="Run a grid of study points on Dask distributed, and report on them.",
     )
     commands = study.add_subparsers(dest="study_command", metavar="COMMAND")
@@ -27,13 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     run.add_argument("--grid", required=True, type=Path, help="grid file (TOML, docs/study.md)")
-    run.add_argument("--out", required=True, type=Path, help="results folder")
+    add_out_option(run, "dir", "results folder (created if needed; points already there are "
+                   "skipped)")
     run.add_argument(
         "--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786"
     )
     run.add_argument(
         "--workers",
-        type=int,
+        type=positive,
         default=2,
         help="worker processes of the local cluster, one thread each (default 2; 1 = serial "
         "in this process); ignored with --scheduler",
