@@ -66,8 +66,10 @@ def deploy_and_validate(
                 result = validate_programmed(station, wafer, weights, die, data, in_situ_images)
                 results[mode][name] = result
                 summary = run.summary()
-                situ = (f", in situ {100 * result.in_situ_error:.2f} % (agree "
-                        f"{100 * result.agreement:.1f} %)" if result.agreement is not None else "")
+                situ = ""
+                if result.agreement is not None and result.in_situ_error is not None:
+                    situ = (f", in situ {100 * result.in_situ_error:.2f} % (agree "
+                            f"{100 * result.agreement:.1f} %)")
                 progress(f"[{i + 1}/{len(dies)}] {name} {mode}: error "
                          f"{100 * result.emulated_error:.2f} %"
                          f"{situ}; missed {summary['missed']}, new defects "
