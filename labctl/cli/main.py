@@ -10,6 +10,8 @@ printed as one line and the exit status is 2.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args))
     except LabctlError as exc:
         return _error(str(exc) or type(exc).__name__)
+    except BrokenPipeError:  # `labctl inspect ... | head`: the reader has all it wants
+        # No second error while Python flushes stdout at exit (a stdout without a file
+        # descriptor, as in tests, needs nothing).
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # the log file, or an output the checks could not foresee
         return _error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     except KeyboardInterrupt:

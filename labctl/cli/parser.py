@@ -64,6 +64,7 @@ def build_parser(argv: Sequence[str] = (), *, every_command: bool = False) -> La
     are listed with their help line only (all of them registered with ``every_command``)."""
     parser = LabctlParser(
         prog="labctl",
+        allow_abbrev=False,  # `--log x.log` would hide the command from command_name()
         description="Probe-station control, MTJ die characterisation and hardware-aware "
         "training. Conventions shared by every command: docs/cli.md.",
     )
