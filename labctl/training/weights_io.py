@@ -97,9 +97,13 @@ class WeightMetadata:
             raise DataFormatError(f"{source}: metadata lacks {exc.args[0]!r}") from exc
         if mode not in MODES:
             raise DataFormatError(f"{source}: unknown mode {mode!r}")
-        if not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_TILES + 1 or not all(
-            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_TILE_SIDE
-            for n in sizes
+        if (
+            not isinstance(sizes, list)
+            or not 2 <= len(sizes) <= MAX_TILES + 1
+            or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_TILE_SIDE
+                for n in sizes
+            )
         ):  # one tile per layer: bounded like the wafer file's tiles (labctl.store.validate)
             raise DataFormatError(f"{source}: bad layer_sizes {shown(repr(sizes))}")
         die = raw.get("die")
@@ -209,9 +213,7 @@ def load_weights(path: Path) -> tuple[BinaryNetwork, WeightMetadata]:
 _HEADER_DTYPES = {torch.int8: "I8", torch.float32: "F32"}
 
 
-def _check_header(
-    path: Path, expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]]
-) -> None:
+def _check_header(path: Path, expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]]) -> None:
     """DataFormatError unless the file holds exactly the `expected` tensors with their shapes
     and types, as its header declares them (nothing is loaded)."""
     try:
