@@ -39,7 +39,6 @@ from labctl.store.reader import WaferInfo, WaferReader
 from labctl.store.truth import SIM_WAFER_PREFIX
 
 if TYPE_CHECKING:
-    from labctl.hardware.deploy import WeightSet
     from labctl.sim.faults import FaultSpec
 
 __all__ = [
@@ -353,8 +352,10 @@ def program(
     source = _station_for(wafer, station)
     settings = WriteVerifySettings(max_pulses=max_pulses, amplitude_V=amplitude_V,
                                    width_s=width_s)
-    dies = _selected_dies(wafer, die)
-    sets = {d: _weights_for(Path(weights), d) for d in dies}
+    from labctl.hardware.service import selected_dies, weight_set_for
+
+    dies = selected_dies(wafer, die)
+    sets = {d: weight_set_for(Path(weights), d) for d in dies}
     maps = {d: die_maps(wafer, d) for d in dies}
     for d in dies:  # weights that do not fit a die are refused before anything moves
         die_routing(sets[d], maps[d])
@@ -394,8 +395,10 @@ def validate(
         raise ConfigError("in_situ_images must be >= 0")
     wafer = Path(wafer)
     source = _station_for(wafer, station)
-    dies = _selected_dies(wafer, die)
-    sets = {d: _weights_for(Path(weights), d) for d in dies}
+    from labctl.hardware.service import selected_dies, weight_set_for
+
+    dies = selected_dies(wafer, die)
+    sets = {d: weight_set_for(Path(weights), d) for d in dies}
     for d in dies:  # every die must have a run before any instrument is touched
         read_programmed_run(wafer, d, run)
     data = data_for(next(iter(sets.values())))
@@ -441,24 +444,3 @@ def _station_for(wafer: Path, station: StationSource | None) -> StationSource:
     return station
 
 
-def _selected_dies(wafer: Path, die: str) -> list[str]:
-    from labctl.hardware.service import complete_die_names, die_maps
-
-    if die == "all":
-        names = complete_die_names(wafer)
-        if not names:
-            raise LabctlError(f"{wafer} has no complete die")
-        return names
-    die_maps(wafer, die)  # a clear error for an unknown or incomplete die
-    return [die]
-
-
-def _weights_for(path: Path, die: str) -> WeightSet:
-    from labctl.hardware.deploy import load_weight_set
-
-    if path.is_dir():
-        candidate = path / f"{die}.safetensors"
-        if not candidate.is_file():
-            raise LabctlError(f"{path}: no weights for {die} ({candidate.name})")
-        return load_weight_set(candidate)
-    return load_weight_set(path)

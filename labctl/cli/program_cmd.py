@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 from labctl.cli.commands import add_command
 from labctl.cli.options import add_wafer_option, die_or_all, positive, sim_seed_from
 from labctl.cli.station_source import add_station_options, station_source
-from labctl.core.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from labctl.hardware.deploy import WeightSet
     from labctl.services.station_source import StationSource
 
 
@@ -48,30 +47,6 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     sim_seed_from(parser, "wafer")
 
 
-def selected_dies(wafer: Path, die: str) -> list[str]:
-    """The dies named by --die (checked against the wafer file)."""
-    from labctl.hardware.service import complete_die_names, die_maps
-
-    if not wafer.is_file():
-        raise LabctlError(f"wafer file not found: {wafer}")
-    if die == "all":
-        return complete_die_names(wafer)
-    die_maps(wafer, die)  # clear error for an unknown or incomplete die
-    return [die]
-
-
-def weights_for(path: Path, die: str) -> WeightSet:
-    """The weight set for `die`: the file, or <die>.safetensors in a folder."""
-    from labctl.hardware.deploy import load_weight_set
-
-    if path.is_dir():
-        candidate = path / f"{die}.safetensors"
-        if not candidate.is_file():
-            raise LabctlError(f"{path}: no weights for {die} ({candidate.name})")
-        return load_weight_set(candidate)
-    return load_weight_set(path)
-
-
 def check_sim_seed(source: StationSource, wafer: Path) -> None:
     """With --sim, the simulated wafer must be the one the file measured (sim-seed-N)."""
     from labctl.store.reader import open_wafer
@@ -99,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     settings = WriteVerifySettings(
         max_pulses=args.max_pulses, amplitude_V=args.amplitude, width_s=args.width
     )
+    from labctl.hardware.service import selected_dies, weight_set_for
+
     dies = selected_dies(args.wafer, args.die)
-    weights = {die: weights_for(args.weights, die) for die in dies}
+    weights = {die: weight_set_for(args.weights, die) for die in dies}
     maps = {die: die_maps(args.wafer, die) for die in dies}
     for die in dies:  # weights that do not fit the die are refused before anything moves
         die_routing(weights[die], maps[die])

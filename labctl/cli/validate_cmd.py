@@ -10,12 +10,7 @@ from typing import Any
 
 from labctl.cli.commands import add_command
 from labctl.cli.options import count
-from labctl.cli.program_cmd import (
-    add_target_options,
-    check_sim_seed,
-    selected_dies,
-    weights_for,
-)
+from labctl.cli.program_cmd import add_target_options, check_sim_seed
 from labctl.cli.station_source import add_station_options, station_source
 from labctl.services.console import format_percent
 
@@ -42,14 +37,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labctl.hardware.service import data_for, die_maps, validate_programmed
+    from labctl.hardware.service import (
+        data_for,
+        die_maps,
+        selected_dies,
+        validate_programmed,
+        weight_set_for,
+    )
     from labctl.services.console import Steps
     from labctl.services.station_session import station_session
     from labctl.store.programmed import read_programmed_run
 
     source = station_source(args)
     dies = selected_dies(args.wafer, args.die)
-    weights = {die: weights_for(args.weights, die) for die in dies}
+    weights = {die: weight_set_for(args.weights, die) for die in dies}
     for die in dies:  # every die must have a run before any instrument is touched
         read_programmed_run(args.wafer, die, args.run)
     check_sim_seed(source, args.wafer)

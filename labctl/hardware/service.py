@@ -73,6 +73,31 @@ def die_maps(wafer_path: Path, die: str) -> DieMaps:
     return read_wafer_maps(wafer_path, [die]).die(die)
 
 
+def selected_dies(wafer_path: Path, die: str) -> list[str]:
+    """The dies named by `die` ("all" = every complete die), checked against the wafer file."""
+    if not Path(wafer_path).is_file():
+        raise LabctlError(f"wafer file not found: {wafer_path}")
+    if die == "all":
+        names = complete_die_names(wafer_path)
+        if not names:
+            raise LabctlError(f"{wafer_path} has no complete die")
+        return names
+    die_maps(wafer_path, die)  # a clear error for an unknown or incomplete die
+    return [die]
+
+
+def weight_set_for(path: Path, die: str) -> WeightSet:
+    """The weight set for `die`: the file itself, or <die>.safetensors in a folder."""
+    from labctl.hardware.deploy import load_weight_set
+
+    if path.is_dir():
+        candidate = path / f"{die}.safetensors"
+        if not candidate.is_file():
+            raise LabctlError(f"{path}: no weights for {die} ({candidate.name})")
+        return load_weight_set(candidate)
+    return load_weight_set(path)
+
+
 def program_weights(
     station: Station,
     wafer_path: Path,
