@@ -250,7 +250,10 @@ class SweepService:
                     status = runner.run()
                     self._record_sim_params(Path(plan.output))
             except BaseException as exc:
-                log.error("sweep ended by %s: %s", type(exc).__name__, exc)
+                # A LabctlError reaches the operator as the command's one error line: the log
+                # file records it, the console does not repeat it.
+                level = logging.INFO if isinstance(exc, LabctlError) else logging.ERROR
+                log.log(level, "sweep ended by %s: %s", type(exc).__name__, exc)
                 raise
             finally:
                 if progress is not None:
