@@ -161,9 +161,15 @@ def command_argv(world: World, name: str) -> list[str]:
     if name in ("program", "validate"):
         wafer = folder / "wafer.h5"
         shutil.copyfile(world.wafer, wafer)
-        target = ["--wafer", str(wafer), "--weights", str(world.weights), "--die", PROGRAM_DIE]
         if name == "program":
+            target = ["--wafer", str(wafer), "--weights", str(world.weights), "--die", PROGRAM_DIE]
             return labctl("program", *st, *target, "--max-pulses", "3")
+        # reproduce deploys every mode in turn: a die holds the last one's weights
+        from labctl.reproduce.options import DEPLOYED_MODES
+
+        last = world.weights.parent / DEPLOYED_MODES[-1]
+        weights = last if last.is_dir() else last.with_suffix(".safetensors")
+        target = ["--wafer", str(wafer), "--weights", str(weights), "--die", PROGRAM_DIE]
         return labctl("validate", *st, *target, "--in-situ-images", "40", "--restore")
     if name == "reproduce":
         return labctl("reproduce", *st, "--out", str(folder / "rep"), "--quick")
