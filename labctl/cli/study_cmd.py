@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="table and figures of a study folder",
         description=(
-            "Print each design point's gap to the baseline (mean and 95 %% t-interval over the "
+            "Print each design point's gap to the baseline (mean and 95 % t-interval over the "
             "seeds) and draw DIR/report/phase_diagram.png and gap_vs_<axis>.png."
         ),
     )
