@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
+    from PyQt6.QtCore import Qt
     from PyQt6.QtWidgets import QApplication
 
     from gui.app import MainWindow
@@ -151,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         window.run_control.start_button.click()
         wait_until(app, lambda: window.sweep is not None, 10)
         if window.sweep is not None:
-            window.sweep.runner.listeners.append(hold)
+            # runs in the sweep's own thread, so holding it keeps the die half measured
+            window.sweep.progress.connect(lambda percent: hold("progress", percent),
+                                          Qt.ConnectionType.DirectConnection)
 
         def partly_filled() -> bool:
             r_p = window.die_view.displayed_image("r_parallel")
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             save("gui-live.png")
         else:
             print("no partly measured die seen; gui-live.png not written", file=sys.stderr)
-        window.abort_sweep()
+        window.sweep_control.abort()
         release.set()
         wait_until(app, lambda: window.run_control.state() == RunState.IDLE, 30)
         window.close()
