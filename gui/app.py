@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 import numpy as np
+from PyQt6 import sip
 from PyQt6.QtCore import QSize, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
@@ -452,7 +453,11 @@ def run_app(station_config: StationConfig | None, wafer_path: Path | None,
     install_excepthook(window)
     window.show()
     with close_on_stop_signals(window):
-        return int(app.exec())
+        code = int(app.exec())
+    # Destroy the window (and its threads' owners) while the application still exists: left to
+    # the interpreter's exit, Qt objects are torn down in arbitrary order and can crash.
+    sip.delete(window)
+    return code
 
 
 @contextlib.contextmanager

@@ -213,7 +213,10 @@ class InstrumentsPanel(QWidget):
         if self._thread is not None and self._poller is not None:
             self.release_requested.emit()
             self._thread.quit()
-            self._thread.wait(5000)
+            # A poll in progress ends within its VISA timeout; a QThread destroyed while it
+            # still runs aborts the process, so wait for it however long that takes.
+            while not self._thread.wait(5000):
+                log.warning("waiting for the instrument poller to finish its poll")
             self._thread = None
 
     # ---- internals --------------------------------------------------------------------------
