@@ -23,15 +23,13 @@ from labctl.sim.wafer import DieModel, VirtualWafer
 from labctl.training.maps import DieMaps, TileMap
 from labctl.training.wafer_maps import WaferMaps, read_wafer_maps
 
-#: Read bias of the sweep's characterisation.
-READ_BIAS_V = DEFAULT_READ_VOLTAGE_V
-
 TRUTH_SOURCE = "simulator truth (noise-free maps at 0.1 V read bias; not a measurement)"
 MEASURED_SOURCE = "measured sweep (emulated instruments, labctl.services.sweep)"
 
 
-def truth_die_maps(die: DieModel, read_bias_V: float = READ_BIAS_V) -> DieMaps:
-    """The die's maps as a perfect characterisation would measure them."""
+def truth_die_maps(die: DieModel, read_bias_V: float = DEFAULT_READ_VOLTAGE_V) -> DieMaps:
+    """The die's maps as a perfect characterisation would measure them (no read noise,
+    transistor at its nominal gate). Tests use it too, through labctl.testing.sim_maps."""
     tiles = []
     for k in range(die.n_tiles):
         r_p, r_ap = written_reads_ohm(die, k, read_bias_V)

@@ -7,18 +7,9 @@ What a perfect characterisation at read bias `read_bias_V` would measure
 from __future__ import annotations
 
 from labctl.core.geometry import DEFAULT_READ_VOLTAGE_V
-from labctl.sim.truth_reads import written_reads_ohm
-from labctl.sim.wafer import DieModel, VirtualWafer
-from labctl.training.maps import DieMaps, TileMap
-
-
-def die_maps_from_truth(die: DieModel, read_bias_V: float = DEFAULT_READ_VOLTAGE_V) -> DieMaps:
-    """The die's measured-equivalent maps (no read noise), transistor at its nominal gate."""
-    tiles = []
-    for k in range(die.n_tiles):
-        r_written_p, r_written_ap = written_reads_ohm(die, k, read_bias_V)
-        tiles.append(TileMap.from_resistances(r_written_p, r_written_ap, die.truth(k).defects))
-    return DieMaps(name=die.name, tiles=tuple(tiles))
+from labctl.sim.wafer import VirtualWafer
+from labctl.study.wafer import truth_die_maps as die_maps_from_truth
+from labctl.training.maps import DieMaps
 
 
 def wafer_maps_from_truth(
